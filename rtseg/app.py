@@ -1,0 +1,122 @@
+"""``rtseg track``: the capture -> segment -> track -> render -> outputs loop, with an optional window."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from rtseg.capture import open_source
+from rtseg.config import Config
+from rtseg.errors import RtsegError
+from rtseg.pipeline import FrameResult, Session
+from rtseg.prompts import Prompt
+from rtseg.render import Renderer
+from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
+
+
+class RateMeter:
+    """Frames per second over a sliding window of recent frames, and smoothed stage times."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.stamps: list[float] = []
+        self.window = window
+        self.stages: dict[str, float] = {}
+
+    def tick(self, timings: dict[str, float]) -> None:
+        self.stamps = (self.stamps + [time.perf_counter()])[-self.window:]
+        for k, v in timings.items():
+            self.stages[k] = v if k not in self.stages else 0.8 * self.stages[k] + 0.2 * v
+
+    @property
+    def fps(self) -> float:
+        if len(self.stamps) < 2:
+            return 0.0
+        return (len(self.stamps) - 1) / max(self.stamps[-1] - self.stamps[0], 1e-9)
+
+    def line(self) -> str:
+        stages = " ".join(f"{k} {v:.0f}ms" for k, v in self.stages.items())
+        return f"{self.fps:5.1f} FPS | {stages}"
+
+
+def display_available() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
+
+
+def run_track(source: str, config: Config, objects: list[Prompt], everything: bool = False,
+              output: str | None = None, masks: str | None = None, jsonl: str | None = None,
+              show: bool | None = None, max_frames: int | None = None, quiet: bool = False) -> int:
+    """Run the whole app; returns the exit code. Raises RtsegError for bad input."""
+    # Check everything that can be checked before loading a model or opening a camera.
+    for path in (output, jsonl):
+        if path:
+            check_writable(Path(path))
+    if masks:
+        check_writable(Path(masks), is_dir=True)
+    src = open_source(source)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(src)
+        if show is None:
+            show = src.live and display_available()
+        if show and not display_available():
+            raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")
+        if not objects and not everything and not show:
+            raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
+                             "(or click objects in the --show window)")
+        session = Session(config, everything=everything)
+        for prompt in objects:
+            session.add(prompt)
+        renderer = Renderer(config.output)
+        video: VideoOutput | None = None
+        mask_out = stack.enter_context(MaskWriter(masks)) if masks else None
+        json_out = stack.enter_context(JsonlWriter(jsonl)) if jsonl else None
+        window = None
+        if show:
+            from rtseg.window import Window
+
+            window = stack.enter_context(Window(f"rtseg - {src.name}", session))
+        meter = RateMeter()
+        done = 0
+        frames = iter(src)
+        while max_frames is None or done < max_frames:
+            if window is not None and window.paused:
+                if not window.poll(30):
+                    break
+                continue
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            result = session.step(frame)
+            t0 = time.perf_counter()
+            meter.tick(result.timings)
+            overlay = None
+            if output or window is not None:
+                overlay = renderer.annotate(result.image, result.detections, meter.line())
+            if output:
+                if video is None:
+                    h, w = result.image.shape[:2]
+                    video = stack.enter_context(VideoOutput(output, src.fps or config.output.fps, (w, h),
+                                                            config.output.codec))
+                video.write(overlay)
+            _write_outputs(result, mask_out, json_out)
+            meter.stages["output"] = (time.perf_counter() - t0) * 1000
+            done += 1
+            if window is not None and not window.show(overlay):
+                break
+            if not quiet and done % 25 == 0 and sys.stderr.isatty():
+                print(f"\rframe {result.index + 1}: {len(result.detections)} objects, {meter.line()}",
+                      end="", file=sys.stderr, flush=True)
+        if not quiet:
+            print(f"\rdone: {done} frames, {meter.line()}" + " " * 10, file=sys.stderr)
+    return 0
+
+
+def _write_outputs(result: FrameResult, masks: MaskWriter | None, jsonl: JsonlWriter | None) -> None:
+    if masks is not None:
+        masks.write(result.index, result.detections, result.image.shape[:2])
+    if jsonl is not None:
+        jsonl.write(frame_record(result.index, result.time, result.detections))
+

@@ -1,0 +1,226 @@
+"""The ``rtseg`` command line: track, eval, synth, train.
+
+Every problem with the user's input ends in one line on stderr and exit code 2; Ctrl-C ends a run
+with exit code 130 and leaves every output written so far valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rtseg.errors import RtsegError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+class _ObjectAction(argparse.Action):
+    """Collects --point/--box/--text/--neg in command-line order into ``namespace.objects``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        objects = getattr(namespace, "objects", None) or []
+        objects.append((self.dest, values))
+        namespace.objects = objects
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 32 or h < 32:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rtseg", description="Real-time prompted video segmentation and tracking (FastSAM).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("track", help="segment and follow prompted objects in a video, camera or stream")
+    t.add_argument("source", help="camera index (0), video file, image folder, image, or rtsp/http URL")
+    t.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
+    t.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
+    t.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED] for text prompts")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
+    t.add_argument("--conf", type=float, help="least segment confidence")
+    t.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
+    t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
+                   help="a negative point for the object started just before")
+    t.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
+    t.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT", help='a new object by text, e.g. "the red circle"')
+    t.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
+    t.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
+    t.add_argument("--output", help="overlay video to write (.mp4)")
+    t.add_argument("--save-masks", metavar="DIR", help="indexed PNG per frame, DIR/%%05d.png, pixel = track id")
+    t.add_argument("--save-json", metavar="FILE", help="one JSON line per frame")
+    show = t.add_mutually_exclusive_group()
+    show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
+    show.add_argument("--no-show", dest="show", action="store_false", help="no window")
+    t.add_argument("--max-frames", type=int, help="stop after this many frames")
+    t.add_argument("--quiet", action="store_true", help="no progress line")
+    t.set_defaults(objects=[])
+
+    e = sub.add_parser("eval", help="DAVIS J, F, J&F, recall and decay of a mask folder against ground truth")
+    e.add_argument("pred_dir")
+    e.add_argument("gt_dir")
+    e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--all-frames", action="store_true", help="score the first and last frames too")
+
+    s = sub.add_parser("synth", help="make synthetic shapes-world videos or training data")
+    ssub = s.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    sv_ = ssub.add_parser("video", help="one video with DAVIS ground truth and first-frame prompts")
+    sv_.add_argument("out")
+    from rtseg.synth.video import SCENARIOS
+
+    sv_.add_argument("--scenario", default="showcase", choices=SCENARIOS)
+    sv_.add_argument("--seed", type=int, default=0)
+    sv_.add_argument("--frames", type=int)
+    sv_.add_argument("--size", type=_size, default=(640, 480))
+    sv_.add_argument("--fps", type=float, default=30.0)
+    sd = ssub.add_parser("dataset", help="YOLO-seg images and labels plus captioned masked crops")
+    sd.add_argument("out")
+    sd.add_argument("--n", type=int, default=2000)
+    sd.add_argument("--seed", type=int, default=0)
+    sd.add_argument("--size", type=_size, default=(320, 240))
+    sd.add_argument("--object-scale", type=float, help="object size relative to a 640x480 frame (default: image size)")
+    sd.add_argument("--val-fraction", type=float, default=0.1)
+
+    tr = sub.add_parser("train", help="rebuild the bundled shapes-world models from scratch")
+    tsub = tr.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    ts = tsub.add_parser("segmenter", help="YOLOv8-seg, one class, FastSAM format")
+    ts.add_argument("data", help="data.yaml from 'rtseg synth dataset'")
+    ts.add_argument("out", help="checkpoint to write (.pt)")
+    ts.add_argument("--epochs", type=int, default=8)
+    ts.add_argument("--imgsz", type=int, default=320)
+    ts.add_argument("--batch", type=int, default=16)
+    ts.add_argument("--seed", type=int, default=0)
+    ts.add_argument("--threads", type=int, default=2)
+    ts.add_argument("--workdir", default="runs/train")
+    tt = tsub.add_parser("text", help="tiny open_clip model on the captioned crops")
+    tt.add_argument("data", help="dataset folder from 'rtseg synth dataset' (crops.jsonl)")
+    tt.add_argument("out", help="weights to write (.pt)")
+    tt.add_argument("--steps", type=int, default=2000)
+    tt.add_argument("--batch", type=int, default=128)
+    tt.add_argument("--lr", type=float, default=2e-3)
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--threads", type=int, default=2)
+    tq = tsub.add_parser("check", help="measure the models' quality on held-out scenes")
+    tq.add_argument("data", help="held-out dataset folder from 'rtseg synth dataset'")
+    tq.add_argument("--config", default="configs/demo.yaml")
+    tq.add_argument("--json", help="write the metrics to this JSON file")
+    return parser
+
+
+def _prompts_from_args(args: argparse.Namespace) -> list:
+    from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt, load_prompts_file, parse_xy, with_negative
+
+    objects: list = []
+    for kind, value in args.objects:
+        if kind == "point":
+            objects.append(PointPrompt((parse_xy(value, 2, "point"),), (1,)))  # type: ignore[arg-type]
+        elif kind == "box":
+            objects.append(BoxPrompt(parse_xy(value, 4, "box")))  # type: ignore[arg-type]
+        elif kind == "text":
+            if not value.strip():
+                raise RtsegError("empty --text prompt")
+            objects.append(TextPrompt(value.strip()))
+        else:
+            if not objects:
+                raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
+            objects[-1] = with_negative(objects[-1], parse_xy(value, 2, "negative point"))  # type: ignore[arg-type]
+    if args.prompts:
+        objects += load_prompts_file(args.prompts)
+    return objects
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from rtseg.app import run_track
+    from rtseg.config import load_config, override
+
+    config = load_config(args.config)
+    config = override(config, model={"weights": args.model, "clip": args.clip_model, "device": args.device,
+                                     "imgsz": args.imgsz, "conf": args.conf})
+    objects = _prompts_from_args(args)
+    return run_track(args.source, config, objects, everything=args.everything, output=args.output,
+                     masks=args.save_masks, jsonl=args.save_json, show=args.show, max_frames=args.max_frames,
+                     quiet=args.quiet)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rtseg.evaluate import evaluate_folders, format_table
+
+    result = evaluate_folders(args.pred_dir, args.gt_dir, skip_ends=not args.all_frames)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    if args.what == "video":
+        from rtseg.synth.video import write_video
+
+        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps)
+        print(f"wrote {args.out}: {meta['frames']} frames, {len(meta['objects'])} objects ({args.scenario})")
+    else:
+        from rtseg.synth.dataset import write_dataset
+
+        counts = write_dataset(args.out, args.n, args.seed, args.size, args.val_fraction,
+                               object_scale=args.object_scale)
+        print(f"wrote {args.out}: {counts}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.what == "segmenter":
+        from rtseg.train.segmenter import train_segmenter
+
+        result = train_segmenter(args.data, args.out, args.workdir, args.epochs, args.imgsz, args.batch,
+                                 args.seed, args.threads)
+    elif args.what == "text":
+        from rtseg.train.text import train_text_model
+
+        result = train_text_model(args.data, args.out, args.steps, args.batch, args.lr, args.seed, args.threads)
+    else:
+        from rtseg.config import load_config
+        from rtseg.train.quality import measure
+
+        result = measure(args.data, load_config(args.config))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"track": cmd_track, "eval": cmd_eval, "synth": cmd_synth, "train": cmd_train}[args.command]
+    try:
+        return handler(args)
+    except RtsegError as exc:
+        print(f"rtseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rtseg: interrupted; outputs written so far are kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one line, the traceback on demand
+        if os.environ.get("RTSEG_DEBUG"):
+            raise
+        print(f"rtseg: internal error: {type(exc).__name__}: {exc} (set RTSEG_DEBUG=1 for the traceback)".splitlines()[0],
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

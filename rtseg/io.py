@@ -1,0 +1,50 @@
+"""Reading and writing DAVIS-style indexed PNG masks.
+
+>>> import tempfile, pathlib
+>>> labels = np.zeros((4, 6), np.uint8); labels[1:3, 2:5] = 2
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "00000.png"
+>>> write_index_png(path, labels)
+>>> bool((read_index_png(path) == labels).all())
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def davis_palette() -> list[int]:
+    """The 256-colour palette of DAVIS annotations (flattened RGB), id 0 black."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette[i] = (r, g, b)
+    return palette.flatten().tolist()
+
+
+_PALETTE = davis_palette()
+
+
+def write_index_png(path: str | Path, labels: np.ndarray) -> None:
+    """Write an (H, W) uint8 label map as an 8-bit palette PNG (pixel value = object id)."""
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise ValueError(f"labels must be (H, W) uint8, got {labels.shape} {labels.dtype}")
+    image = Image.fromarray(labels).convert("P")
+    image.putpalette(_PALETTE)
+    image.save(str(path), optimize=False)
+
+
+def read_index_png(path: str | Path) -> np.ndarray:
+    """Read an indexed PNG into an (H, W) uint8 label map (palette indices, not colours)."""
+    with Image.open(path) as image:
+        if image.mode not in ("P", "L"):
+            raise ValueError(f"{path}: not an indexed PNG (mode {image.mode})")
+        return np.array(image, dtype=np.uint8)

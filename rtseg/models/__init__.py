@@ -1,0 +1,1 @@
+"""Model loading: FastSAM through ultralytics, CLIP through open_clip."""

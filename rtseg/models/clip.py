@@ -1,0 +1,71 @@
+"""Load an open_clip model by name and weights, rtseg's bundled configs registered first.
+
+Real use: ``create_clip("ViT-B-32", "laion2b_s34b_b79k")`` (fetched on first use). The bundled
+shapes model goes through the very same call: ``create_clip("rtseg-shapes-clip", "path/to/file.pt")``.
+A spec string ``NAME[:PRETRAINED]`` is parsed by :func:`parse_clip_spec`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rtseg.errors import RtsegError
+
+_registered = False
+
+
+def register_configs() -> None:
+    """Register the model configs shipped in ``rtseg/model_configs`` with open_clip (once)."""
+    global _registered
+    if _registered:
+        return
+    import open_clip
+
+    for entry in resources.files("rtseg").joinpath("model_configs").iterdir():
+        if entry.name.endswith(".json"):
+            open_clip.add_model_config(Path(str(entry)))
+    _registered = True
+
+
+def parse_clip_spec(spec: str) -> tuple[str, str | None]:
+    """``"ViT-B-32:laion2b_s34b_b79k"`` -> ``("ViT-B-32", "laion2b_s34b_b79k")``; no colon -> no weights.
+
+    >>> parse_clip_spec("rtseg-shapes-clip:samples/models/shapes-clip.pt")
+    ('rtseg-shapes-clip', 'samples/models/shapes-clip.pt')
+    """
+    name, _, pretrained = spec.partition(":")
+    if not name:
+        raise RtsegError(f"bad CLIP model {spec!r}: expected NAME[:PRETRAINED], e.g. ViT-B-32:laion2b_s34b_b79k")
+    return name, pretrained or None
+
+
+def create_clip(name: str, pretrained: str | None, device: str = "cpu") -> tuple[Any, Any, Any]:
+    """(model in eval mode, image preprocess, tokenizer) for an open_clip model name and weights.
+
+    ``pretrained`` is an open_clip tag (downloaded on first use) or a local file; None leaves the
+    model untrained (only for training it).
+    """
+    import open_clip
+
+    register_configs()
+    if name not in open_clip.list_models():
+        raise RtsegError(f"unknown CLIP model {name!r}; open_clip knows e.g. ViT-B-32, and rtseg-shapes-clip")
+    looks_like_file = pretrained is not None and (
+        Path(pretrained).suffix in (".pt", ".pth", ".bin", ".safetensors") or "/" in pretrained)
+    if looks_like_file and not Path(pretrained).is_file():
+        raise RtsegError(f"CLIP weights file not found: {pretrained}")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+    except RtsegError:
+        raise
+    except Exception as exc:  # open_clip raises many types for a missing download
+        if pretrained and not looks_like_file:
+            raise RtsegError(
+                f"cannot load CLIP weights {name}:{pretrained} ({type(exc).__name__}); they are fetched on "
+                f"first use, so connect once, or download open_clip_pytorch_model.bin for that tag and pass "
+                f"--clip-model {name}:/path/to/open_clip_pytorch_model.bin") from exc
+        raise RtsegError(f"cannot load CLIP weights {pretrained} for {name}: {exc}") from exc
+    model.eval()
+    return model, preprocess, open_clip.get_tokenizer(name)

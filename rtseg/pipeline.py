@@ -1,0 +1,105 @@
+"""The Python API: prompted segmentation and tracking as an iterator of per-frame results.
+
+>>> from rtseg import Session, TextPrompt                                   # doctest: +SKIP
+>>> session = Session(load_config("configs/demo.yaml"))                      # doctest: +SKIP
+>>> session.add(TextPrompt("the red circle"))                                # doctest: +SKIP
+>>> for result in session.run("samples/showcase/video.mp4"):                  # doctest: +SKIP
+...     print(result.index, result.detections.tracker_id, result.detections.xyxy)
+
+No window, no file: a robot or a script consumes ``result.detections`` (``sv.Detections`` with
+``mask``, ``xyxy``, ``tracker_id`` and ``data["prompt"]``) directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import supervision as sv
+
+from rtseg.capture import Frame, Source, open_source
+from rtseg.config import Config
+from rtseg.prompts import Prompt, TextPrompt, validate
+from rtseg.segment import FastSAMSegmenter, Segmenter
+from rtseg.text import TextScorer
+from rtseg.tracker import PromptTracker
+
+
+@dataclass
+class FrameResult:
+    """What one frame gave: the source frame, the tracked objects, and per-stage milliseconds."""
+
+    index: int
+    time: float
+    image: np.ndarray
+    detections: sv.Detections
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Session:
+    """Segmenter + prompts + tracker, fed one frame at a time.
+
+    Args:
+        config: models and tracker settings.
+        everything: follow every segment instead of prompted objects.
+        segmenter: any :class:`~rtseg.segment.Segmenter` (default: FastSAM from ``config.model``).
+        text_scorer: a :class:`~rtseg.text.TextScorer` (default: built from ``config.model.clip`` on
+            the first text prompt).
+    """
+
+    def __init__(self, config: Config = Config(), everything: bool = False, segmenter: Segmenter | None = None,
+                 text_scorer: TextScorer | None = None) -> None:
+        self.config = config
+        m = config.model
+        self.segmenter = segmenter or FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half,
+                                                       m.max_det, m.threads)
+        self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
+        self.size: tuple[int, int] | None = None  # (width, height) once a frame has been seen
+
+    @property
+    def everything(self) -> bool:
+        return self.tracker.everything
+
+    def add(self, prompt: Prompt) -> int:
+        """Start following a new object; returns its id (1, 2, ... in the order added)."""
+        if self.size is not None:
+            validate(prompt, *self.size)
+        if isinstance(prompt, TextPrompt) and self.tracker.text_scorer is None:
+            device = getattr(self.segmenter, "device", "cpu")
+            self.tracker.text_scorer = TextScorer(self.config.model.clip, device=device)
+        return self.tracker.add(prompt)
+
+    def add_negative(self, oid: int, point: tuple[float, float]) -> None:
+        self.tracker.add_negative(oid, point)
+
+    def reset(self) -> None:
+        """Forget all objects and tracks."""
+        self.tracker.reset()
+
+    def process(self, image: np.ndarray) -> tuple[sv.Detections, dict[str, float]]:
+        """Segment and track one BGR frame; returns the objects and per-stage milliseconds."""
+        h, w = image.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+            for _, prompt in self.tracker.pending:
+                validate(prompt, w, h)
+        t0 = time.perf_counter()
+        segments = self.segmenter(image)
+        t1 = time.perf_counter()
+        dets = self.tracker.update(image, segments)
+        t2 = time.perf_counter()
+        return dets, {"segment": (t1 - t0) * 1000, "track": (t2 - t1) * 1000}
+
+    def run(self, source: str | int | Source) -> Iterator[FrameResult]:
+        """Results for every frame of ``source`` (a spec for :func:`~rtseg.capture.open_source` or an
+        open Source); live sources skip stale frames."""
+        src = source if isinstance(source, Source) else open_source(source)
+        with src:
+            for frame in src:
+                yield self.step(frame)
+
+    def step(self, frame: Frame) -> FrameResult:
+        dets, timings = self.process(frame.image)
+        return FrameResult(frame.index, frame.time, frame.image, dets, timings)

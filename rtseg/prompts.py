@@ -1,0 +1,176 @@
+"""Prompts (points with labels, a box, a text, or everything) and how each picks a segment.
+
+SAM's vocabulary: points are (N, 2) pixel x y with labels 1 (positive) / 0 (negative); boxes XYXY.
+
+>>> masks = np.zeros((2, 10, 10), bool); masks[0, :5, :5] = True; masks[1] = True
+>>> select_point(masks, PointPrompt(((2, 2),), (1,)))  # the smaller of the two masks under the click
+0
+>>> select_box(masks, BoxPrompt((0, 0, 5, 5)))
+0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import yaml
+
+from rtseg.errors import RtsegError
+
+
+@dataclass(frozen=True)
+class PointPrompt:
+    points: tuple[tuple[float, float], ...]
+    labels: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return "point " + " ".join(f"{'+' if lab else '-'}{x:g},{y:g}" for (x, y), lab in zip(self.points, self.labels))
+
+
+@dataclass(frozen=True)
+class BoxPrompt:
+    box: tuple[float, float, float, float]
+    negatives: tuple[tuple[float, float], ...] = ()
+
+    def __str__(self) -> str:
+        return "box " + ",".join(f"{v:g}" for v in self.box)
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    text: str
+    negatives: tuple[tuple[float, float], ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Prompt = Union[PointPrompt, BoxPrompt, TextPrompt]
+
+
+@dataclass
+class PromptSet:
+    """The objects to follow, in id order (object k has track id k + 1), or everything."""
+
+    objects: list[Prompt] = field(default_factory=list)
+    everything: bool = False
+
+
+def negatives_of(prompt: Prompt) -> list[tuple[float, float]]:
+    if isinstance(prompt, PointPrompt):
+        return [p for p, lab in zip(prompt.points, prompt.labels) if not lab]
+    return list(prompt.negatives)
+
+
+def with_negative(prompt: Prompt, point: tuple[float, float]) -> Prompt:
+    """The same prompt with one more negative point."""
+    if isinstance(prompt, PointPrompt):
+        return PointPrompt(prompt.points + (point,), prompt.labels + (0,))
+    return replace(prompt, negatives=prompt.negatives + (point,))
+
+
+def parse_xy(text: str, n: int, what: str) -> tuple[float, ...]:
+    """``"12,34"`` -> (12.0, 34.0), with ``n`` numbers required."""
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n:
+        raise RtsegError(f"bad {what} {text!r}: expected {n} comma-separated numbers")
+    return values
+
+
+def load_prompts_file(path: str | Path) -> list[Prompt]:
+    """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` entries."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RtsegError(f"cannot read prompts file {path}: {exc}".splitlines()[0]) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
+        raise RtsegError(f"prompts file {path}: expected a mapping with a list under 'objects'")
+    out: list[Prompt] = []
+    for k, entry in enumerate(doc["objects"]):
+        where = f"prompts file {path}, object {k + 1}"
+        if not isinstance(entry, dict) or set(entry) - {"points", "neg", "box", "text"}:
+            raise RtsegError(f"{where}: expected keys among points, neg, box, text")
+        kinds = [key for key in ("points", "box", "text") if key in entry]
+        if len(kinds) != 1:
+            raise RtsegError(f"{where}: give exactly one of points, box, text")
+        try:
+            neg = tuple((float(x), float(y)) for x, y in entry.get("neg", []))
+            if "points" in entry:
+                pos = tuple((float(x), float(y)) for x, y in entry["points"])
+                if not pos:
+                    raise ValueError
+                out.append(PointPrompt(pos + neg, (1,) * len(pos) + (0,) * len(neg)))
+            elif "box" in entry:
+                x1, y1, x2, y2 = (float(v) for v in entry["box"])
+                out.append(BoxPrompt((x1, y1, x2, y2), neg))
+            else:
+                if not str(entry["text"]).strip():
+                    raise ValueError
+                out.append(TextPrompt(str(entry["text"]).strip(), neg))
+        except (TypeError, ValueError) as exc:
+            raise RtsegError(f"{where}: malformed {kinds[0]}") from exc
+    return out
+
+
+def validate(prompt: Prompt, width: int, height: int) -> None:
+    """Raise RtsegError when a prompt's coordinates fall outside a (width, height) frame."""
+    points = list(prompt.points) if isinstance(prompt, PointPrompt) else negatives_of(prompt)
+    for x, y in points:
+        if not (0 <= x < width and 0 <= y < height):
+            raise RtsegError(f"prompt '{prompt}': point {x:g},{y:g} is outside the {width}x{height} frame")
+    if isinstance(prompt, BoxPrompt):
+        x1, y1, x2, y2 = prompt.box
+        if not (x2 > x1 and y2 > y1):
+            raise RtsegError(f"prompt '{prompt}': a box is X1,Y1,X2,Y2 with X2 > X1 and Y2 > Y1")
+        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+            raise RtsegError(f"prompt '{prompt}': the box is outside the {width}x{height} frame")
+
+
+def _excluded(masks: np.ndarray, negatives: list[tuple[float, float]]) -> np.ndarray:
+    """(N,) bool: masks that contain any negative point."""
+    out = np.zeros(len(masks), bool)
+    for x, y in negatives:
+        out |= masks[:, int(y), int(x)]
+    return out
+
+
+def select_point(masks: np.ndarray, prompt: PointPrompt) -> int | None:
+    """Index of the mask holding the most positive points and no negative one (smallest on ties)."""
+    if len(masks) == 0:
+        return None
+    pos = [p for p, lab in zip(prompt.points, prompt.labels) if lab]
+    hits = np.zeros(len(masks), int)
+    for x, y in pos:
+        hits += masks[:, int(y), int(x)]
+    hits[_excluded(masks, negatives_of(prompt))] = 0
+    if hits.max() == 0:
+        return None
+    best = np.nonzero(hits == hits.max())[0]
+    areas = masks[best].sum(axis=(1, 2))
+    return int(best[np.argmin(areas)])
+
+
+def box_mask_iou(masks: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """(N,) IoU between each mask and the filled box region."""
+    h, w = masks.shape[1:]
+    x1, y1 = max(int(round(box[0])), 0), max(int(round(box[1])), 0)
+    x2, y2 = min(int(round(box[2])), w), min(int(round(box[3])), h)
+    inside = masks[:, y1:y2, x1:x2].sum(axis=(1, 2)).astype(float)
+    union = masks.sum(axis=(1, 2)) + max(x2 - x1, 0) * max(y2 - y1, 0) - inside
+    return np.divide(inside, union, out=np.zeros_like(inside), where=union > 0)
+
+
+def select_box(masks: np.ndarray, prompt: BoxPrompt) -> int | None:
+    """Index of the mask with the best IoU with the box (negative points exclude), if any overlaps."""
+    if len(masks) == 0:
+        return None
+    iou = box_mask_iou(masks, prompt.box)
+    iou[_excluded(masks, list(prompt.negatives))] = 0
+    best = int(np.argmax(iou))
+    return best if iou[best] > 0 else None

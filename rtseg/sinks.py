@@ -1,0 +1,131 @@
+"""Outputs: the overlay video, DAVIS-style indexed mask PNGs, and JSON lines.
+
+Each output is a context manager that leaves what it wrote valid when the run stops early, by
+Ctrl-C or by an error: the video is finalised on exit, each PNG and each JSON line is complete as
+soon as its frame is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from rtseg.errors import RtsegError
+from rtseg.io import write_index_png
+
+
+def check_writable(path: Path, is_dir: bool = False) -> None:
+    """Raise RtsegError now, before any work, when ``path`` cannot be written."""
+    target = path if is_dir else path.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RtsegError(f"cannot create folder {target}: {exc.strerror}") from exc
+    if not os.access(target, os.W_OK):
+        raise RtsegError(f"cannot write to {target}: permission denied")
+    if not is_dir and path.is_dir():
+        raise RtsegError(f"cannot write {path}: it is a folder")
+
+
+def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 map of tracker ids (0 = background); smaller objects are painted last, on top."""
+    labels = np.zeros(shape, np.uint8)
+    if len(dets) == 0 or dets.mask is None:
+        return labels
+    order = np.argsort(-dets.mask.sum(axis=(1, 2)))
+    for i in order:
+        labels[dets.mask[i]] = int(dets.tracker_id[i]) % 256
+    return labels
+
+
+def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:
+    """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask."""
+    objects = []
+    for i in range(len(dets)):
+        mask = dets.mask[i] if dets.mask is not None else None
+        area = int(mask.sum()) if mask is not None else 0
+        ys, xs = np.nonzero(mask) if mask is not None else ([], [])
+        objects.append({
+            "id": int(dets.tracker_id[i]),
+            "prompt": str(dets.data["prompt"][i]) if "prompt" in dets.data else "",
+            "box": [round(float(v), 1) for v in dets.xyxy[i]],
+            "score": round(float(dets.confidence[i]), 4) if dets.confidence is not None else None,
+            "area": area,
+            "centroid": [round(float(np.mean(xs)), 1), round(float(np.mean(ys)), 1)] if area else None,
+            "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
+        })
+    return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}
+
+
+class VideoOutput:
+    """The overlay video (``mp4v`` by default), finalised on exit whatever happened."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], codec: str = "mp4v") -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        info = sv.VideoInfo(width=size[0], height=size[1], fps=max(int(round(fps)), 1))
+        self.sink = sv.VideoSink(str(self.path), info, codec=codec)
+        self.frames = 0
+
+    def __enter__(self) -> "VideoOutput":
+        try:
+            self.sink.__enter__()
+        except RuntimeError as exc:
+            raise RtsegError(f"cannot write video {self.path} (codec or format not supported)") from exc
+        return self
+
+    def write(self, image: np.ndarray) -> None:
+        self.sink.write_frame(image)
+        self.frames += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.sink.__exit__(None, None, None)
+
+
+class MaskWriter:
+    """``DIR/%05d.png`` per frame: 8-bit palette PNG, pixel value = track id, 0 = background."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        check_writable(self.folder, is_dir=True)
+
+    def __enter__(self) -> "MaskWriter":
+        return self
+
+    def write(self, index: int, dets: sv.Detections, shape: tuple[int, int]) -> None:
+        path = self.folder / f"{index:05d}.png"
+        tmp = path.with_suffix(".tmp.png")
+        write_index_png(tmp, label_map(dets, shape))
+        os.replace(tmp, path)  # a mask file is either whole or absent
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class JsonlWriter:
+    """One JSON object per line, flushed as each frame is done."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self.file: Any = None
+
+    def __enter__(self) -> "JsonlWriter":
+        try:
+            self.file = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise RtsegError(f"cannot write {self.path}: {exc.strerror}") from exc
+        return self
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.file.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()

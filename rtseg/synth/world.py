@@ -1,0 +1,189 @@
+"""The shapes world: named colours, shapes, backgrounds and a renderer (see shared/shapes-domain.md).
+
+Everything is drawn in BGR (OpenCV's order), deterministically from a ``numpy.random.Generator``.
+
+>>> rng = np.random.default_rng(0)
+>>> bg = make_background(rng, 48, 64, "checker")
+>>> objs = [SceneObject(1, "red", "circle", (32.0, 24.0), 10.0, 0.0)]
+>>> frame, labels = render(bg, objs, rng)
+>>> frame.shape, labels.dtype.name, int(labels[24, 32])
+((48, 64, 3), 'uint8', 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import cv2
+import numpy as np
+
+COLOURS_RGB: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "green": (40, 170, 60),
+    "blue": (30, 70, 220),
+    "yellow": (240, 220, 40),
+    "orange": (245, 140, 20),
+    "purple": (140, 50, 180),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
+}
+COLOURS = tuple(COLOURS_RGB)
+Shape = Literal["circle", "square", "triangle", "star", "hexagon", "cross"]
+SHAPES: tuple[str, ...] = get_args(Shape)
+BackgroundKind = Literal["gradient", "stripes", "checker", "noise", "clutter"]
+BACKGROUNDS: tuple[str, ...] = get_args(BackgroundKind)
+
+# The domain sizes are radii in a 640x480 frame; other frame sizes scale them.
+MIN_RADIUS, MAX_RADIUS = 15.0, 90.0
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One named object at one instant. ``centre`` is (x, y) in pixels, ``angle`` in degrees."""
+
+    id: int
+    colour: str
+    shape: str
+    centre: tuple[float, float]
+    radius: float
+    angle: float
+
+    @property
+    def text(self) -> str:
+        return f"the {self.colour} {self.shape}"
+
+
+def shape_polygon(shape: str, centre: tuple[float, float], radius: float, angle: float) -> np.ndarray:
+    """Vertices (N, 2) float32 of ``shape`` with circumradius ``radius``, rotated by ``angle`` degrees.
+
+    >>> shape_polygon("square", (0, 0), 1.0, 0.0).shape
+    (4, 2)
+    """
+    if shape == "circle":
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        r = np.ones_like(t)
+    elif shape in ("square", "triangle", "hexagon"):
+        n = {"square": 4, "triangle": 3, "hexagon": 6}[shape]
+        t = np.linspace(0, 2 * np.pi, n, endpoint=False) - np.pi / 2
+        r = np.ones_like(t)
+    elif shape == "star":
+        t = np.linspace(0, 2 * np.pi, 10, endpoint=False) - np.pi / 2
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
+    elif shape == "cross":
+        w = 0.33  # half-width of an arm; the arms reach `radius` from the centre
+        pts = np.array(
+            [(w, 1), (w, w), (1, w), (1, -w), (w, -w), (w, -1), (-w, -1), (-w, -w), (-1, -w), (-1, w),
+             (-w, w), (-w, 1)],
+            dtype=np.float64,
+        )
+        t = np.arctan2(pts[:, 1], pts[:, 0])
+        r = np.hypot(pts[:, 0], pts[:, 1])
+    else:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
+    a = t + np.deg2rad(angle)
+    xy = np.stack([np.cos(a) * r, np.sin(a) * r], axis=1) * radius + np.asarray(centre, dtype=np.float64)
+    return xy.astype(np.float32)
+
+
+def shape_mask(obj: SceneObject, height: int, width: int) -> np.ndarray:
+    """Full (H, W) bool mask of ``obj`` (occlusion not applied)."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    poly = shape_polygon(obj.shape, obj.centre, obj.radius, obj.angle)
+    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+def _grey_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two low-saturation BGR colours (float) kept in [55, 195] so white and black stand out."""
+    base = rng.uniform(70, 180)
+    tint = rng.uniform(-10, 10, size=3)
+    a = np.clip(base + tint, 55, 195)
+    b = np.clip(base + rng.choice([-1, 1]) * rng.uniform(18, 40) + tint, 55, 195)
+    return a, b
+
+
+def make_background(rng: np.random.Generator, height: int, width: int, kind: str | None = None) -> np.ndarray:
+    """A (H, W, 3) uint8 low-saturation textured background of the given kind (random when None)."""
+    kind = kind or str(rng.choice(BACKGROUNDS))
+    a, b = _grey_pair(rng)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    theta = rng.uniform(0, np.pi)
+    u = x * np.cos(theta) + y * np.sin(theta)
+    if kind == "gradient":
+        t = (u - u.min()) / max(float(np.ptp(u)), 1.0)
+    elif kind == "stripes":
+        period = rng.uniform(12, 60)
+        t = (np.sin(2 * np.pi * u / period) > 0).astype(np.float32) if rng.random() < 0.5 else (
+            0.5 + 0.5 * np.sin(2 * np.pi * u / period))
+    elif kind == "checker":
+        cell = rng.uniform(14, 64)
+        v = -x * np.sin(theta) + y * np.cos(theta)
+        t = ((np.floor(u / cell) + np.floor(v / cell)) % 2).astype(np.float32)
+    elif kind == "noise":
+        grid = rng.random((max(2, height // 40), max(2, width // 40))).astype(np.float32)
+        t = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        t = np.clip(t, 0, 1)
+    elif kind == "clutter":
+        t = np.zeros((height, width), np.float32)
+    else:
+        raise ValueError(f"unknown background {kind!r}; expected one of {BACKGROUNDS}")
+    img = a[None, None, :] * (1 - t[..., None]) + b[None, None, :] * t[..., None]
+    if kind == "clutter":
+        scale = min(width / 640, height / 480)
+        for _ in range(int(rng.integers(6, 20))):
+            grey = np.clip(rng.uniform(60, 190) + rng.uniform(-6, 6, 3), 55, 195)
+            centre = (int(rng.uniform(0, width)), int(rng.uniform(0, height)))
+            axes = (int(rng.uniform(8, 60) * scale) + 1, int(rng.uniform(8, 60) * scale) + 1)
+            cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360, grey.tolist(), -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def render(
+    background: np.ndarray,
+    objects: list[SceneObject],
+    rng: np.random.Generator,
+    noise: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``objects`` (back to front) on ``background``.
+
+    Returns the BGR frame (H, W, 3) uint8 and the label map (H, W) uint8 of visible pixels, where a
+    pixel holds the id of the front-most object covering it (0 = background).
+    """
+    height, width = background.shape[:2]
+    frame = background.astype(np.float32)
+    labels = np.zeros((height, width), dtype=np.uint8)
+    for obj in objects:
+        mask = shape_mask(obj, height, width)
+        if not mask.any():
+            continue
+        ys, xs = np.nonzero(mask)
+        r, g, b = COLOURS_RGB[obj.colour]
+        colour = np.array([b, g, r], dtype=np.float32)
+        # Smooth shading across the object: a linear ramp of +-15 levels in a random direction.
+        phi = rng.uniform(0, 2 * np.pi)
+        ramp = ((xs - obj.centre[0]) * np.cos(phi) + (ys - obj.centre[1]) * np.sin(phi)) / max(obj.radius, 1)
+        shade = 15.0 * ramp[:, None] + rng.normal(0, 5.0, size=(len(xs), 3))
+        frame[ys, xs] = colour[None, :] + shade
+        labels[mask] = obj.id
+    frame = cv2.GaussianBlur(frame, (3, 3), 0.6)
+    if noise > 0:
+        frame += rng.normal(0, noise, size=frame.shape).astype(np.float32)
+    return np.clip(frame, 0, 255).astype(np.uint8), labels
+
+
+def scale_for(height: int, width: int) -> float:
+    """Size factor of a frame relative to the domain's 640x480 reference."""
+    return min(width / 640.0, height / 480.0)
+
+
+def draw_attributes(rng: np.random.Generator, n: int, same_shape_pair: bool = False) -> list[tuple[str, str]]:
+    """``n`` distinct (colour, shape) pairs; with ``same_shape_pair`` the first two share their shape."""
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < n:
+        colour, shape = str(rng.choice(COLOURS)), str(rng.choice(SHAPES))
+        if same_shape_pair and len(pairs) == 1:
+            shape = pairs[0][1]
+        if (colour, shape) not in pairs:
+            pairs.append((colour, shape))
+    return pairs

@@ -1,0 +1,1 @@
+"""Training commands that rebuild rtseg's bundled shapes-world models from scratch."""
