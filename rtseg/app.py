@@ -12,7 +12,7 @@ from rtseg.capture import open_source
 from rtseg.config import Config
 from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
-from rtseg.prompts import Prompt
+from rtseg.prompts import Prompt, validate
 from rtseg.render import Renderer
 from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
 
@@ -65,6 +65,9 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
         if not objects and not everything and not show:
             raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
                              "(or click objects in the --show window)")
+        if src.size is not None:  # before loading any model
+            for prompt in objects:
+                validate(prompt, *src.size)
         session = Session(config, everything=everything)
         for prompt in objects:
             session.add(prompt)

@@ -34,6 +34,23 @@ def match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     return rows[keep], cols[keep]
 
 
+def dedupe(masks: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices (ascending) of the masks kept by greedy NMS on mask IoU, most confident first.
+
+    >>> m = np.zeros((3, 4, 4), bool); m[:2, :2, :2] = True; m[2, 3, 3] = True
+    >>> dedupe(m, np.array([0.5, 0.9, 0.1]), 0.8).tolist()
+    [1, 2]
+    """
+    if len(masks) < 2:
+        return np.arange(len(masks))
+    iou = iou_matrix(masks, masks)
+    keep: list[int] = []
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        if all(iou[i, j] < threshold for j in keep):
+            keep.append(int(i))
+    return np.sort(np.array(keep, dtype=int))
+
+
 def downscale(masks: np.ndarray, factor: int) -> np.ndarray:
     """(N, H, W) bool -> (N, ceil(H/f), ceil(W/f)) bool: a cell is on when any pixel in it is on.
 

@@ -7,6 +7,7 @@ keeps only the newest frame, so a slow consumer skips stale frames instead of bu
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -21,6 +22,17 @@ from rtseg.errors import RtsegError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """OpenCV prints several lines of warnings when a camera or file cannot be opened: we say it in one."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Source:
     live: bool = False
     fps: float | None = None
     name: str = ""
+    size: tuple[int, int] | None = None  # (width, height), when known before the first frame
 
     def __enter__(self) -> "Source":
         return self
@@ -59,17 +72,20 @@ class VideoFileSource(Source):
 
     def __init__(self, path: Path) -> None:
         self.name = str(path)
-        self.cap = cv2.VideoCapture(str(path))
+        with _quiet_opencv():
+            self.cap = cv2.VideoCapture(str(path))
         if not self.cap.isOpened():
             raise RtsegError(f"cannot open {path}: not a video file OpenCV can read")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and fps > 0 else None
         self.frame_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        ok, first = self.cap.read()
+        with _quiet_opencv():
+            ok, first = self.cap.read()
         if not ok or first is None:
             self.cap.release()
             raise RtsegError(f"cannot read {path}: not a video file, or it has no frames")
         self._first: np.ndarray | None = first
+        self.size = (first.shape[1], first.shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
@@ -95,6 +111,10 @@ class ImageFolderSource(Source):
 
     def __init__(self, files: list[Path], name: str) -> None:
         self.files, self.name = files, name
+        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise RtsegError(f"cannot read image {files[0]}: corrupt or not an image")
+        self.size = (first.shape[1], first.shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):
@@ -111,12 +131,15 @@ class LiveSource(Source):
 
     def __init__(self, target: int | str, name: str, max_failures: int = 50) -> None:
         self.name = name
-        self.cap = cv2.VideoCapture(target)
+        with _quiet_opencv():
+            self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
             what = f"camera {target}" if isinstance(target, int) else f"stream {target}"
             raise RtsegError(f"cannot open {what}: not connected, busy, or unreachable")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and 0 < fps < 1000 else None
+        w, h = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.size = (w, h) if w > 0 and h > 0 else None
         self.max_failures = max_failures
         self._cond = threading.Condition()
         self._latest: Frame | None = None
@@ -182,8 +205,6 @@ def open_source(spec: str | int) -> Source:
             raise RtsegError(f"no images in folder {text} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         return ImageFolderSource(files, text)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        if cv2.imread(str(path), cv2.IMREAD_COLOR) is None:
-            raise RtsegError(f"cannot read image {text}: corrupt or not an image")
         return ImageFolderSource([path], text)
     try:
         with open(path, "rb"):

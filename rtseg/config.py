@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -150,7 +151,7 @@ def _relative_to(config: Config, folder: Path) -> Config:
 
     def resolve(value: str) -> str:
         candidate = folder / value
-        return str(candidate) if not Path(value).is_absolute() and candidate.exists() else value
+        return os.path.normpath(candidate) if not Path(value).is_absolute() and candidate.exists() else value
 
     name, sep, pretrained = config.model.clip.partition(":")
     model = dataclasses.replace(config.model, weights=resolve(config.model.weights),

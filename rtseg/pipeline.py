@@ -19,8 +19,9 @@ from typing import Iterator
 import numpy as np
 import supervision as sv
 
-from rtseg.capture import Frame, Source, open_source
+from rtseg.capture import Frame, Source, open_source, warn
 from rtseg.config import Config
+from rtseg.errors import RtsegError
 from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.segment import FastSAMSegmenter, Segmenter
 from rtseg.text import TextScorer
@@ -45,8 +46,8 @@ class Session:
         config: models and tracker settings.
         everything: follow every segment instead of prompted objects.
         segmenter: any :class:`~rtseg.segment.Segmenter` (default: FastSAM from ``config.model``).
-        text_scorer: a :class:`~rtseg.text.TextScorer` (default: built from ``config.model.clip`` on
-            the first text prompt).
+        text_scorer: a :class:`~rtseg.text.TextScorer` (default: built from ``config.model.clip``),
+            for text prompts and for re-acquiring lost objects by appearance.
     """
 
     def __init__(self, config: Config = Config(), everything: bool = False, segmenter: Segmenter | None = None,
@@ -55,6 +56,13 @@ class Session:
         m = config.model
         self.segmenter = segmenter or FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half,
                                                        m.max_det, m.threads)
+        self.clip_error: RtsegError | None = None
+        if text_scorer is None and not everything and m.clip:
+            try:
+                text_scorer = TextScorer(m.clip, device=getattr(self.segmenter, "device", "cpu"))
+            except RtsegError as exc:  # clicks and boxes still work; text prompts will say why not
+                self.clip_error = exc
+                warn(f"{exc}; lost click/box objects will be re-acquired by colour only")
         self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
         self.size: tuple[int, int] | None = None  # (width, height) once a frame has been seen
 
@@ -66,9 +74,8 @@ class Session:
         """Start following a new object; returns its id (1, 2, ... in the order added)."""
         if self.size is not None:
             validate(prompt, *self.size)
-        if isinstance(prompt, TextPrompt) and self.tracker.text_scorer is None:
-            device = getattr(self.segmenter, "device", "cpu")
-            self.tracker.text_scorer = TextScorer(self.config.model.clip, device=device)
+        if isinstance(prompt, TextPrompt) and not isinstance(self.tracker.embedder, TextScorer):
+            raise self.clip_error or RtsegError("a text prompt needs a CLIP model (model.clip / --clip-model)")
         return self.tracker.add(prompt)
 
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:

@@ -6,6 +6,7 @@ sees them. A fake segmenter for tests only needs the :class:`Segmenter` protocol
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Protocol
@@ -53,13 +54,14 @@ def resolve_weights(model: str) -> str:
         for candidate in (Path(name), Path(SETTINGS["weights_dir"]) / name):
             if candidate.is_file():
                 return str(candidate)
+        where = f"put {name} in {SETTINGS['weights_dir']} or the working folder, or pass --model /path/to/{name}"
+        if os.environ.get("RTSEG_OFFLINE"):
+            raise RtsegError(f"model weights {name} are missing (RTSEG_OFFLINE is set, so not downloaded): {where}")
         try:
             return str(attempt_download_asset(name))
         except Exception as exc:
-            raise RtsegError(
-                f"model weights {name} are missing and could not be downloaded ({type(exc).__name__}): "
-                f"put {name} in {SETTINGS['weights_dir']} or the working folder, or pass --model /path/to/{name}"
-            ) from exc
+            raise RtsegError(f"model weights {name} are missing and could not be downloaded "
+                             f"({type(exc).__name__}): {where}") from exc
     path = Path(model)
     if not path.exists():
         raise RtsegError(f"model not found: {model} (use fastsam-s, fastsam-x or a path to a .pt or exported model)")

@@ -45,7 +45,7 @@ class TextScorer:
     def encode_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Unit-norm embeddings (N, D) of the masked crops of ``masks`` (N, H, W) in BGR ``image``."""
         if len(masks) == 0:
-            return np.zeros((0, len(next(iter(self._texts.values()))) if self._texts else 0))
+            return np.zeros((0, len(self.encode_text(""))), np.float32)
         batch = [self.preprocess(Image.fromarray(cv2.cvtColor(masked_crop(image, m), cv2.COLOR_BGR2RGB)))
                  for m in masks]
         with self.torch.inference_mode():

@@ -1,24 +1,53 @@
 """Follow prompted objects (or every segment) from frame to frame by mask IoU.
 
 Every segment of every frame is tracked, one-to-one (Hungarian on the IoU between each track's
-motion-predicted mask and the new masks, on a downscaled grid). A prompt binds a user id to one of
-these tracks. Because the other segments hold their own tracks, an occluder or a crossing object
-claims its own mask and the prompted track is marked lost instead of jumping to it. A lost prompted
-object is re-acquired by its text (CLIP, scored once per new or grown candidate) or, for a point or
-box prompt, by the colour appearance it had when it was acquired.
+motion-predicted mask and the new masks, on a downscaled grid; near-duplicate segments merged
+first). A prompt binds a user id to one of these tracks. Because the other segments hold tracks of
+their own, an occluder or a crossing object claims its own mask, and the prompted track is marked
+lost instead of jumping to it.
+
+A lost object is re-acquired among new segments that overlap no other object: a text object when a
+segment's CLIP similarity to the text comes back near what it was at acquisition; a point or box
+object when a segment's appearance embedding (CLIP image embedding, or a colour histogram without
+CLIP) is close to the object's and closer to it than to any other object. Embeddings are computed
+once per segment track (again only when the segment grows by a third), never for every mask of
+every frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
 import supervision as sv
 
-from rtseg.associate import centroids, downscale, iou_matrix, match, shift
+from rtseg.associate import centroids, dedupe, downscale, iou_matrix, match, shift
 from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, negatives_of, select_box, select_point
-from rtseg.text import TextScorer
+
+
+class Embedder(Protocol):
+    """Unit-norm appearance embeddings (N, D) of the segments ``masks`` (N, H, W) of a BGR image."""
+
+    def encode_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
+
+
+class TextEmbedder(Embedder, Protocol):
+    def encode_text(self, text: str) -> np.ndarray: ...
+
+
+class ColourEmbedder:
+    """Square roots of normalised HSV histograms (8 x 3 x 3 bins): unit vectors whose dot product is
+    the Bhattacharyya coefficient (1 same colours, 0 disjoint). The fallback without CLIP."""
+
+    def encode_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        out = np.zeros((len(masks), 72), np.float32)
+        for i, m in enumerate(masks):
+            hist = cv2.calcHist([hsv], [0, 1, 2], m.astype(np.uint8), [8, 3, 3], [0, 180, 0, 256, 0, 256])
+            out[i] = np.sqrt(hist.flatten() / max(float(hist.sum()), 1.0))
+        return out
 
 
 @dataclass(frozen=True)
@@ -27,30 +56,35 @@ class TrackerConfig:
 
     Attributes:
         match_iou: least IoU between a track's predicted mask and a segment to continue it.
+        duplicate_iou: segments overlapping a more confident one by this IoU are dropped as duplicates.
         grid: long side of the grid that association works on (masks are downscaled to it).
-        coast: frames a lost track keeps being matched by its motion-predicted mask.
-        max_age: frames an unprompted segment track survives unseen.
+        coast: frames a lost object keeps being matched by its motion-predicted mask.
+        max_age: frames an unprompted segment track survives (and is matched) unseen.
+        young: a lost object is re-acquired only by segments tracked for at most this many frames
+            (an established segment is another object).
         min_area: segments smaller than this fraction of the frame are ignored.
-        text_keep: a lost text object is re-acquired when a candidate scores at least this fraction
-            of the similarity it had when first acquired.
-        appearance_min: least colour-histogram similarity (0..1) to re-acquire a point/box object.
+        text_keep: a lost text object is re-acquired when a segment scores at least this fraction of
+            the similarity it had at acquisition.
+        appearance_min: least appearance similarity (cosine, 0..1) to re-acquire a point/box object.
         momentum: weight of the previous velocity in the velocity estimate.
     """
 
     match_iou: float = 0.25
+    duplicate_iou: float = 0.8
     grid: int = 160
-    coast: int = 8
+    coast: int = 30
     max_age: int = 5
+    young: int = 45
     min_area: float = 0.0002
     text_keep: float = 0.8
-    appearance_min: float = 0.6
+    appearance_min: float = 0.75
     momentum: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("match_iou", "min_area", "text_keep", "appearance_min", "momentum"):
+        for name in ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min", "momentum"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"tracker.{name} must be in [0, 1], got {getattr(self, name)}")
-        for name in ("grid", "coast", "max_age"):
+        for name in ("grid", "coast", "max_age", "young"):
             if getattr(self, name) < 1:
                 raise ValueError(f"tracker.{name} must be >= 1, got {getattr(self, name)}")
 
@@ -59,7 +93,6 @@ class TrackerConfig:
 class Track:
     """One segment followed over time. ``id`` is the user-facing id (0 for hidden segment tracks)."""
 
-    key: int
     mask: np.ndarray  # (h, w) bool on the association grid
     centroid: np.ndarray  # (2,) grid pixels
     area: int
@@ -68,33 +101,39 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     lost: int = 0
     hits: int = 1
-    score: float = 0.0  # similarity at acquisition (text) or 1.0
-    appearance: np.ndarray | None = None
-    text_scores: dict[str, tuple[float, int]] = field(default_factory=dict)  # text -> (score, area then)
+    score: float = 1.0  # text similarity at acquisition
+    appearance: np.ndarray | None = None  # the object's embedding at acquisition
+    embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then
 
 
-def colour_histogram(hsv: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Normalised histogram (8 x 3 x 3 bins) of the HSV pixels under a full-size mask."""
-    hist = cv2.calcHist([hsv], [0, 1, 2], mask.astype(np.uint8), [8, 3, 3], [0, 180, 0, 256, 0, 256])
-    return (hist / max(float(hist.sum()), 1.0)).flatten().astype(np.float32)
+class _Frame:
+    """One frame's segments on the full and the association grid."""
 
-
-def histogram_similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Bhattacharyya coefficient of two normalised histograms: 1 same, 0 disjoint."""
-    return float(np.sum(np.sqrt(a * b)))
+    def __init__(self, image: np.ndarray, masks: np.ndarray, factor: int) -> None:
+        self.image, self.masks = image, masks
+        self.small = downscale(masks, factor)
+        self.cents = centroids(self.small)
+        self.areas = self.small.sum(axis=(1, 2))
 
 
 class PromptTracker:
     """Associates segments over frames; reports the prompted objects (or, with ``everything``, all).
 
-    Usage: ``add(prompt)`` any time (acquired on the next ``update``), then ``update(image, dets)`` per
-    frame, which returns the visible objects as Detections with ``tracker_id`` and ``data["prompt"]``.
+    ``add(prompt)`` any time (acquired on the next ``update``); ``update(image, dets)`` per frame
+    returns the visible objects as Detections with ``tracker_id``, ``data["prompt"]`` and
+    ``data["score"]``.
+
+    Args:
+        config: association settings.
+        embedder: CLIP (a :class:`~rtseg.text.TextScorer`, needed for text prompts) or None for
+            :class:`ColourEmbedder`.
+        everything: report every segment track, each with its own id.
     """
 
-    def __init__(self, config: TrackerConfig = TrackerConfig(), text_scorer: TextScorer | None = None,
+    def __init__(self, config: TrackerConfig = TrackerConfig(), embedder: Embedder | None = None,
                  everything: bool = False) -> None:
         self.config = config
-        self.text_scorer = text_scorer
+        self.embedder: Embedder = embedder or ColourEmbedder()
         self.everything = everything
         self.reset()
 
@@ -103,11 +142,12 @@ class PromptTracker:
         self.tracks: list[Track] = []
         self.pending: list[tuple[int, Prompt]] = []
         self.prompts: dict[int, Prompt] = {}
-        self._next_key = 1
         self._next_id = 1
 
     def add(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the id its object will carry."""
+        if isinstance(prompt, TextPrompt) and not hasattr(self.embedder, "encode_text"):
+            raise ValueError("a text prompt needs a CLIP model")
         oid = self._next_id
         self._next_id += 1
         self.pending.append((oid, prompt))
@@ -121,89 +161,123 @@ class PromptTracker:
         prompt = with_negative(self.prompts[oid], point)
         self.prompts[oid] = prompt
         for t in self.tracks:
-            if t.id == oid and not self.everything:
+            if t.id == oid and t.prompt is not None:
                 t.id, t.prompt = 0, None
         self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, prompt)]
 
     # -- per frame -------------------------------------------------------------------------------
     def update(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
+        """Associate this frame's segments; returns the reported objects (a subset of ``dets``)."""
+        cfg = self.config
         h, w = image.shape[:2]
+        factor = max(1, int(np.ceil(max(h, w) / cfg.grid)))
         masks = dets.mask if dets.mask is not None else np.zeros((0, h, w), bool)
-        keep = masks.sum(axis=(1, 2)) >= self.config.min_area * h * w
+        keep = np.nonzero(masks.sum(axis=(1, 2)) >= cfg.min_area * h * w)[0]
+        scores = dets.confidence[keep] if dets.confidence is not None else np.ones(len(keep))
+        keep = keep[dedupe(downscale(masks[keep], factor), scores, cfg.duplicate_iou)]
         dets = dets[keep]
-        frame = _Frame(image, masks[keep], self.config.grid)
-        small, cents, areas = frame.small, frame.cents, frame.areas
+        frame = _Frame(image, masks[keep], factor)
 
-        # 1. Continue tracks: IoU between motion-predicted masks and the new ones, one-to-one.
-        live = [t for t in self.tracks if t.lost <= self.config.coast]
+        # 1. Continue tracks: IoU between motion-predicted masks and the new ones, one-to-one;
+        #    prompted tracks win ties against hidden ones.
+        live = [t for t in self.tracks if t.lost <= (cfg.coast if t.prompt is not None else cfg.max_age)]
         if live:
-            steps = np.array([t.lost + 1 for t in live], float)
+            steps = np.array([min(t.lost + 1, 10) for t in live], float)  # extrapolate 10 frames at most
             vel = np.array([t.velocity for t in live])
             predicted = shift(np.stack([t.mask for t in live]), vel[:, 0] * steps, vel[:, 1] * steps)
         else:
-            predicted = np.zeros((0, *small.shape[1:]), bool)
-        rows, cols = match(iou_matrix(predicted, small), self.config.match_iou)
+            predicted = np.zeros((0, *frame.small.shape[1:]), bool)
+        iou = iou_matrix(predicted, frame.small)
+        bonus = np.array([0.05 if t.prompt is not None and not t.lost else 0.0 for t in live])[:, None]
+        rows, cols = match(np.where(iou >= cfg.match_iou, iou + bonus, 0.0), cfg.match_iou)
         owner: dict[int, Track] = {}
         for r, c in zip(rows, cols):
             t = live[r]
-            motion = (cents[c] - t.centroid) / (t.lost + 1)
-            t.velocity = self.config.momentum * t.velocity + (1 - self.config.momentum) * motion
-            t.mask, t.centroid, t.area, t.lost, t.hits = small[c], cents[c], int(areas[c]), 0, t.hits + 1
+            motion = (frame.cents[c] - t.centroid) / (t.lost + 1)
+            t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
+            t.mask, t.centroid, t.area = frame.small[c], frame.cents[c], int(frame.areas[c])
+            t.lost, t.hits = 0, t.hits + 1
             owner[int(c)] = t
         matched = {id(t) for t in owner.values()}
         for t in self.tracks:
             if id(t) not in matched:
                 t.lost += 1
 
-        # 2. Bind pending prompts, then re-acquire lost prompted objects, among all segments.
+        # 2. Bind pending prompts, then re-acquire lost prompted objects.
         for oid, prompt in list(self.pending):
             c, score = self._select(prompt, frame, owner)
             if c is not None:
                 self.pending.remove((oid, prompt))
-                self._bind(oid, prompt, c, score, frame, owner)
+                self._bind(oid, prompt, c, frame, owner, score=score)
         for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
-            c, score = self._reacquire(t, frame, owner)
+            c = self._reacquire(t, frame, owner)
             if c is not None:
-                self._bind(t.id, t.prompt, c, score, frame, owner, appearance=t.appearance)
-                t.id, t.prompt, t.lost = 0, None, self.config.max_age + 1  # identity handed over
+                self._bind(t.id, t.prompt, c, frame, owner, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
+                t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
 
         # 3. New segment tracks for what nobody claimed; drop stale unprompted tracks.
         for c in range(len(frame.masks)):
             if c not in owner:
-                owner[c] = self._new_track(small[c], cents[c], int(areas[c]))
-        self.tracks = [t for t in self.tracks
-                       if (t.prompt is not None and t.id) or t.lost <= self.config.max_age]
+                owner[c] = self._new_track(frame, c)
+        self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
 
         # 4. Report.
         report = [(c, t) for c, t in sorted(owner.items()) if t.id and (self.everything or t.prompt is not None)]
-        out = dets[[c for c, _ in report]] if report else dets[np.zeros(0, int)]
+        out = dets[np.array([c for c, _ in report], dtype=int)]
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
         out.data["prompt"] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
-        out.data["score"] = np.array([t.score for _, t in report], dtype=float)
         return out
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _new_track(self, mask: np.ndarray, cent: np.ndarray, area: int) -> Track:
-        t = Track(key=self._next_key, mask=mask, centroid=cent, area=area)
-        self._next_key += 1
+    def _new_track(self, frame: _Frame, c: int) -> Track:
+        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]))
         if self.everything:
             t.id = self._next_id
             self._next_id += 1
         self.tracks.append(t)
         return t
 
-    def _claimable(self, owner: dict[int, Track], n: int) -> np.ndarray:
-        """(n,) bool: segments not held by another prompted object."""
+    def _free(self, owner: dict[int, Track], n: int) -> np.ndarray:
+        """(n,) bool: segments no prompted object holds."""
         ok = np.ones(n, bool)
         for c, t in owner.items():
-            if t.prompt is not None:
-                ok[c] = False
+            ok[c] = t.prompt is None
         return ok
+
+    def _embeddings(self, frame: _Frame, idx: np.ndarray, owner: dict[int, Track]) -> np.ndarray:
+        """Embeddings (len(idx), D) of segments ``idx``, reusing a segment track's cached one until
+        its area grows by a third (an object coming into view)."""
+        out: list[np.ndarray | None] = []
+        todo = []
+        for k, c in enumerate(idx):
+            t = owner.get(int(c))
+            if t is not None and t.embedding is not None and t.area <= t.embedding[1] * 4 / 3:
+                out.append(t.embedding[0])
+            else:
+                out.append(None)
+                todo.append(k)
+        if todo:
+            fresh = self.embedder.encode_crops(frame.image, frame.masks[idx[todo]])
+            for k, e in zip(todo, fresh):
+                out[k] = e
+                t = owner.get(int(idx[k]))
+                if t is not None:
+                    t.embedding = (e, t.area)
+        return np.stack(out) if out else np.zeros((0, 1))  # type: ignore[arg-type]
+
+    def _text_similarity(self, prompt: TextPrompt, frame: _Frame, idx: np.ndarray,
+                         owner: dict[int, Track]) -> np.ndarray:
+        """CLIP similarity of ``prompt`` to segments ``idx`` (-inf where a negative point falls)."""
+        text = self.embedder.encode_text(prompt.text)  # type: ignore[attr-defined]
+        sims = self._embeddings(frame, idx, owner) @ text
+        for x, y in negatives_of(prompt):
+            sims[frame.masks[idx, int(y), int(x)]] = -np.inf
+        return sims
 
     def _select(self, prompt: Prompt, frame: _Frame, owner: dict[int, Track]) -> tuple[int | None, float]:
         """The segment a prompt picks among those no other object holds, and its score."""
-        idx = np.nonzero(self._claimable(owner, len(frame.masks)))[0]
+        idx = np.nonzero(self._free(owner, len(frame.masks)))[0]
         if len(idx) == 0:
             return None, 0.0
         if isinstance(prompt, TextPrompt):
@@ -214,80 +288,40 @@ class PromptTracker:
         k = pick(frame.masks[idx], prompt)  # type: ignore[arg-type]
         return (None, 0.0) if k is None else (int(idx[k]), 1.0)
 
-    def _text_similarity(self, prompt: TextPrompt, frame: _Frame, idx: np.ndarray,
-                         owner: dict[int, Track]) -> np.ndarray:
-        """Similarity of ``prompt`` to segments ``idx``; reuses a segment track's cached score until its
-        area grows by a third (an object coming into view)."""
-        if self.text_scorer is None:
-            raise RuntimeError("a text prompt needs a TextScorer (a CLIP model)")
-        sims = np.zeros(len(idx))
-        todo = []
-        for k, c in enumerate(idx):
-            t = owner.get(int(c))
-            cached = t.text_scores.get(prompt.text) if t is not None else None
-            if cached is not None and t is not None and t.area <= cached[1] * 4 / 3:
-                sims[k] = cached[0]
-            else:
-                todo.append(k)
-        if todo:
-            fresh = self.text_scorer.similarity(prompt.text, frame.image, frame.masks[idx[todo]])
-            for k, s in zip(todo, fresh):
-                sims[k] = s
-                t = owner.get(int(idx[k]))
-                if t is not None:
-                    t.text_scores[prompt.text] = (float(s), t.area)
-        excluded = np.zeros(len(idx), bool)
-        for x, y in negatives_of(prompt):
-            excluded |= frame.masks[idx, int(y), int(x)]
-        sims[excluded] = -np.inf
-        return sims
-
-    def _reacquire(self, track: Track, frame: _Frame, owner: dict[int, Track]) -> tuple[int | None, float]:
-        """A segment that looks like lost ``track``'s object: by its text, or by its colours."""
-        ok = self._claimable(owner, len(frame.masks))
-        prompt = track.prompt
-        if isinstance(prompt, TextPrompt):
-            idx = np.nonzero(ok)[0]
-            if len(idx) == 0:
-                return None, 0.0
-            sims = self._text_similarity(prompt, frame, idx, owner)
-            k = int(np.argmax(sims))
-            return (int(idx[k]), track.score) if sims[k] >= self.config.text_keep * track.score else (None, 0.0)
-        # Colours alone are weaker evidence: only new or young segments, never an established one.
+    def _reacquire(self, track: Track, frame: _Frame, owner: dict[int, Track]) -> int | None:
+        """A new segment, overlapping no other object, that looks like lost ``track``'s object."""
+        cfg = self.config
+        ok = self._free(owner, len(frame.masks))
         for c, t in owner.items():
-            if t.hits > 3 * (self.config.max_age + 1):
-                ok[c] = False
+            ok[c] &= t.hits <= cfg.young
+        held = [c for c, t in owner.items() if t.prompt is not None]
+        if held and ok.any():  # the union of an object and its neighbour is not a new object
+            inside = (frame.small[:, None] & frame.small[None, held]).sum(axis=(2, 3))
+            ok &= inside.max(axis=1) <= 0.3 * np.maximum(frame.areas, 1)
         idx = np.nonzero(ok)[0]
-        if len(idx) == 0 or track.appearance is None:
-            return None, 0.0
-        sims = np.array([histogram_similarity(track.appearance, frame.histogram(c)) for c in idx])
+        if len(idx) == 0:
+            return None
+        if isinstance(track.prompt, TextPrompt):
+            sims = self._text_similarity(track.prompt, frame, idx, owner)
+            k = int(np.argmax(sims))
+            return int(idx[k]) if sims[k] >= cfg.text_keep * track.score else None
+        if track.appearance is None:
+            return None
+        emb = self._embeddings(frame, idx, owner)
+        sims = emb @ track.appearance
         k = int(np.argmax(sims))
-        return (int(idx[k]), track.score) if sims[k] >= self.config.appearance_min else (None, 0.0)
+        others = [t.appearance for t in self.tracks if t.prompt is not None and t is not track
+                  and t.appearance is not None]
+        closer_to_other = bool(others) and float(np.max(np.stack(others) @ emb[k])) > sims[k]
+        return int(idx[k]) if sims[k] >= cfg.appearance_min and not closer_to_other else None
 
-    def _bind(self, oid: int, prompt: Prompt, c: int, score: float, frame: _Frame, owner: dict[int, Track],
+    def _bind(self, oid: int, prompt: Prompt, c: int, frame: _Frame, owner: dict[int, Track], score: float,
               appearance: np.ndarray | None = None) -> None:
         """Give segment ``c`` the identity ``oid``, taking over its segment track if it has one."""
         t = owner.get(c)
         if t is None:
-            t = self._new_track(frame.small[c], frame.cents[c], int(frame.areas[c]))
-            owner[c] = t
+            t = owner[c] = self._new_track(frame, c)
         t.id, t.prompt, t.score = oid, prompt, score
-        t.appearance = frame.histogram(c) if appearance is None else appearance
-
-
-class _Frame:
-    """One frame's segments, on the full and the association grid, with lazily computed colours."""
-
-    def __init__(self, image: np.ndarray, masks: np.ndarray, grid: int) -> None:
-        h, w = image.shape[:2]
-        self.image, self.masks = image, masks
-        factor = max(1, int(np.ceil(max(h, w) / grid)))
-        self.small = downscale(masks, factor)
-        self.cents = centroids(self.small)
-        self.areas = self.small.sum(axis=(1, 2))
-        self._hsv: np.ndarray | None = None
-
-    def histogram(self, c: int) -> np.ndarray:
-        if self._hsv is None:
-            self._hsv = cv2.cvtColor(self.image, cv2.COLOR_BGR2HSV)
-        return colour_histogram(self._hsv, self.masks[c])
+        if appearance is None and not isinstance(prompt, TextPrompt):
+            appearance = self._embeddings(frame, np.array([c]), owner)[0]
+        t.appearance = appearance

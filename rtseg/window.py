@@ -27,7 +27,7 @@ class Window:
 
     def __enter__(self) -> "Window":
         try:
-            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
+            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             raise RtsegError(f"cannot open a window: {str(exc).splitlines()[0]}") from exc
         cv2.setMouseCallback(self.title, self._on_mouse)

@@ -7,6 +7,7 @@ A spec string ``NAME[:PRETRAINED]`` is parsed by :func:`parse_clip_spec`.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ def create_clip(name: str, pretrained: str | None, device: str = "cpu") -> tuple
     ``pretrained`` is an open_clip tag (downloaded on first use) or a local file; None leaves the
     model untrained (only for training it).
     """
+    if os.environ.get("RTSEG_OFFLINE"):
+        os.environ["HF_HUB_OFFLINE"] = "1"  # fail at once instead of trying the hub
     import open_clip
 
     register_configs()

@@ -240,7 +240,8 @@ def write_video(
             "prompts": {"point": list(_point_inside(mask)), "box": _box(mask), "text": f"the {p.colour} {p.shape}"},
         })
     meta = {"scenario": scenario, "seed": seed, "width": width, "height": height, "fps": fps,
-            "frames": frames, "background": kind, "objects": objects}
+            "frames": frames, "background": kind, "objects": objects,
+            "camera": np.round(shake, 2).tolist()}
     writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"cannot write {out / 'video.mp4'}")

@@ -45,8 +45,9 @@ def _scenes(root: Path) -> list[tuple[np.ndarray, np.ndarray, list[dict]]]:
     return out
 
 
-def measure(data: str | Path, config: Config, min_area: int = 200) -> dict:
-    """All quality numbers for the models named in ``config`` on the held-out set ``data``."""
+def measure(data: str | Path, config: Config, min_area: int = 200, text: bool = True) -> dict:
+    """All quality numbers for the models named in ``config`` on the held-out set ``data``
+    (``text=False``: the segmenter's only)."""
     root = Path(data)
     m = config.model
     result: dict = {"data": str(root), "imgsz": m.imgsz, "weights": m.weights, "clip": m.clip}
@@ -60,7 +61,7 @@ def measure(data: str | Path, config: Config, min_area: int = 200) -> dict:
     result["seg_mask_map50_95"] = round(float(val.seg.map), 4)
 
     segmenter = FastSAMSegmenter(m.weights, "cpu", m.imgsz, m.conf, m.iou, m.half, m.max_det)
-    scorer = TextScorer(m.clip)
+    scorer = TextScorer(m.clip) if text else None
     hits: dict[str, list[bool]] = defaultdict(list)
     for image, gt, objs in _scenes(root):
         pred = segmenter(image).mask
@@ -70,7 +71,7 @@ def measure(data: str | Path, config: Config, min_area: int = 200) -> dict:
             box = BoxPrompt(tuple(float(v) for v in _box(gt[k])))  # type: ignore[arg-type]
             for name, c in (("point", select_point(pred, point)), ("box", select_box(pred, box))):
                 hits[name].append(c is not None and iou_matrix(gt[k:k + 1], pred[c:c + 1])[0, 0] > 0.5)
-        if len(keep) < 2:
+        if len(keep) < 2 or scorer is None:
             continue
         crops = scorer.encode_crops(image, gt[keep])
         cands = [objs[k] for k in keep]

@@ -1,0 +1,120 @@
+"""Shared fixtures: the bundled models (loaded once), synthetic videos (made once), and helpers.
+
+Tests never train a model and never write outside their temp folders: ultralytics' and
+matplotlib's config folders point into a temp folder before anything imports them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+_TMP = tempfile.mkdtemp(prefix="rtseg-tests-")
+os.environ["YOLO_CONFIG_DIR"] = os.path.join(_TMP, "yolo")
+os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
+os.environ["YOLO_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import supervision as sv  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+SHOWCASE = ROOT / "samples" / "showcase"
+
+
+class CachingSegmenter:
+    """The real segmenter, remembering its answer per frame: several prompt runs over one video
+    segment it only once (FastSAM is deterministic)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.cache, self.calls = inner, {}, 0
+        self.device = inner.device
+
+    def __call__(self, image: np.ndarray) -> sv.Detections:
+        key = hashlib.sha1(image.tobytes()).digest()
+        if key not in self.cache:
+            self.calls += 1
+            self.cache[key] = self.inner(image)
+        d = self.cache[key]
+        return sv.Detections(xyxy=d.xyxy.copy(), mask=d.mask.copy(), confidence=d.confidence.copy(),
+                             class_id=d.class_id.copy())
+
+
+@pytest.fixture(scope="session")
+def demo_config():
+    from rtseg.config import load_config
+
+    return load_config(DEMO_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def segmenter(demo_config):
+    from rtseg.segment import FastSAMSegmenter
+
+    m = demo_config.model
+    return CachingSegmenter(FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det))
+
+
+@pytest.fixture(scope="session")
+def text_scorer(demo_config):
+    from rtseg.text import TextScorer
+
+    return TextScorer(demo_config.model.clip)
+
+
+@pytest.fixture(scope="session")
+def make_session(demo_config, segmenter, text_scorer):
+    from rtseg.pipeline import Session
+
+    def make(everything: bool = False) -> Session:
+        return Session(demo_config, everything=everything, segmenter=segmenter, text_scorer=text_scorer)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def synth_video(tmp_path_factory):
+    """``synth_video(scenario, seed)`` -> folder with video.mp4, gt/, objects.json (made once)."""
+    from rtseg.synth.video import write_video
+
+    made: dict[tuple[str, int], Path] = {}
+
+    def make(scenario: str, seed: int = 11) -> Path:
+        if (scenario, seed) not in made:
+            out = tmp_path_factory.mktemp(f"{scenario}-{seed}")
+            write_video(out, scenario, seed)
+            made[(scenario, seed)] = out
+        return made[(scenario, seed)]
+
+    return make
+
+
+def prompts_of(video: Path, kind: str) -> list:
+    """The first-frame prompt of each object of a synthetic video, of one kind."""
+    from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt
+
+    out = []
+    for obj in json.loads((video / "objects.json").read_text())["objects"]:
+        p = obj["prompts"]
+        out.append({"point": lambda: PointPrompt((tuple(p["point"]),), (1,)),
+                    "box": lambda: BoxPrompt(tuple(p["box"])),
+                    "text": lambda: TextPrompt(p["text"])}[kind]())
+    return out
+
+
+def run_labels(session, video: Path) -> np.ndarray:
+    """Label maps (T, H, W) of a session run over a video (pixel = tracker id)."""
+    from rtseg.sinks import label_map
+
+    return np.stack([label_map(r.detections, r.image.shape[:2]) for r in session.run(video / "video.mp4")])
+
+
+def ground_truth(video: Path) -> np.ndarray:
+    from rtseg.io import read_index_png
+
+    return np.stack([read_index_png(p) for p in sorted((video / "gt").glob("*.png"))])

@@ -1,0 +1,154 @@
+"""The shapes world: deterministic, covering every colour, shape, background and scenario event."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from rtseg.io import read_index_png
+from rtseg.synth.dataset import captions, write_dataset
+from rtseg.synth.video import SCENARIOS, write_video
+from rtseg.synth.world import BACKGROUNDS, COLOURS, SHAPES, SceneObject, make_background, render, shape_mask
+
+from conftest import ground_truth
+
+
+def test_every_shape_renders_with_its_colour():
+    rng = np.random.default_rng(0)
+    bg = make_background(rng, 120, 160, "gradient")
+    for shape in SHAPES:
+        for colour in COLOURS:
+            obj = SceneObject(1, colour, shape, (80.0, 60.0), 40.0, 17.0)
+            frame, labels = render(bg, [obj], rng)
+            inside = frame[labels == 1].reshape(-1, 3).mean(0)
+            from rtseg.synth.world import COLOURS_RGB
+            r, g, b = COLOURS_RGB[colour]
+            assert np.abs(inside - [b, g, r]).max() < 25, (shape, colour)
+            assert shape_mask(obj, 120, 160).sum() == (labels == 1).sum()
+
+
+@pytest.mark.parametrize("kind", BACKGROUNDS)
+def test_backgrounds_are_low_saturation_and_leave_white_and_black_apart(kind):
+    bg = make_background(np.random.default_rng(1), 240, 320, kind)
+    hsv = cv2.cvtColor(bg, cv2.COLOR_BGR2HSV)
+    assert hsv[..., 1].mean() < 40
+    assert 50 <= bg.min() and bg.max() <= 200
+
+
+def test_dataset_is_deterministic_and_complete(tmp_path):
+    a = write_dataset(tmp_path / "a", 6, seed=3)
+    write_dataset(tmp_path / "b", 6, seed=3)
+    assert a["images"] == 6 and a["crops"] == a["objects"] > 0
+    for sub in ("crops.jsonl", "labels/train/0003_000003.txt"):
+        assert (tmp_path / "a" / sub).read_bytes() == (tmp_path / "b" / sub).read_bytes()
+    data = yaml.safe_load((tmp_path / "a" / "data.yaml").read_text())
+    assert data["names"] == {0: "object"} and data["path"].startswith("/")
+    for line in (tmp_path / "a" / "labels" / "train" / "0003_000003.txt").read_text().splitlines():
+        values = [float(v) for v in line.split()]
+        assert values[0] == 0 and len(values) >= 7 and all(0 <= v <= 1 for v in values[1:])
+    rec = json.loads((tmp_path / "a" / "crops.jsonl").read_text().splitlines()[0])
+    assert rec["captions"] == captions(rec["colour"], rec["shape"])
+    crop = cv2.imread(str(tmp_path / "a" / "crops" / rec["file"]))
+    assert crop.shape[0] == crop.shape[1]
+    assert (crop == 114).all(axis=2).mean() > 0.05  # outside the mask is the neutral grey
+
+
+def test_captions_cover_every_phrasing():
+    caps = captions("blue", "square")
+    for text in ("the blue square", "a blue square", "blue square", "blue", "the square"):
+        assert text in caps
+
+
+def test_video_is_deterministic(tmp_path):
+    a = write_video(tmp_path / "a", "crossing", seed=5, frames=12)
+    b = write_video(tmp_path / "b", "crossing", seed=5, frames=12)
+    assert a == b
+    assert np.array_equal(ground_truth(tmp_path / "a"), ground_truth(tmp_path / "b"))
+    c = write_video(tmp_path / "c", "crossing", seed=6, frames=12)
+    assert c["objects"] != a["objects"] or not np.array_equal(ground_truth(tmp_path / "c"), ground_truth(tmp_path / "a"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_files_and_prompts(synth_video, scenario):
+    video = synth_video(scenario)
+    meta = json.loads((video / "objects.json").read_text())
+    gt = ground_truth(video)
+    cap = cv2.VideoCapture(str(video / "video.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == meta["frames"] == len(gt)
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 480)
+    ids = [o["id"] for o in meta["objects"]]
+    assert set(np.unique(gt)) <= {0, *ids}
+    assert len({(o["colour"], o["shape"]) for o in meta["objects"]}) == len(ids)  # texts are unambiguous
+    for o in meta["objects"]:
+        mask = gt[0] == o["id"]
+        x, y = o["prompts"]["point"]
+        assert mask[y, x]
+        ys, xs = np.nonzero(mask)
+        assert o["prompts"]["box"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        assert o["prompts"]["text"] == f"the {o['colour']} {o['shape']}"
+
+
+def _areas(video):
+    gt = ground_truth(video)
+    meta = json.loads((video / "objects.json").read_text())
+    return {o["id"]: (gt == o["id"]).sum(axis=(1, 2)) for o in meta["objects"]}, meta, gt
+
+
+def test_exit_scenario_leaves_and_returns(synth_video):
+    areas, _, _ = _areas(synth_video("exit"))
+    a = areas[3]
+    gone = np.nonzero(a == 0)[0]
+    assert len(gone) >= 5 and a[gone.max() + 1:].max() > 0.8 * a[0]
+
+
+def test_occlusion_scenario_hides_most_of_an_object(synth_video):
+    areas, _, _ = _areas(synth_video("occlusion"))
+    a = areas[1]
+    assert a.min() < 0.5 * a.max()
+    assert a[-1] > 0.8 * a.max()  # and it comes out again
+
+
+def test_crossing_objects_share_a_shape_and_overlap(synth_video):
+    video = synth_video("crossing")
+    _, meta, gt = _areas(video)
+    one, two = meta["objects"][:2]
+    assert one["shape"] == two["shape"] and one["colour"] != two["colour"]
+    x1 = [np.nonzero(g == 1)[1].mean() for g in gt]
+    x2 = [np.nonzero(g == 2)[1].mean() for g in gt if (g == 2).any()]
+    assert x1[0] < x2[0] and x1[-1] > x2[-1]  # they swap sides
+
+
+def test_fast_and_scale_scenarios(synth_video):
+    _, _, gt = _areas(synth_video("fast"))
+    c = np.array([np.argwhere(g == 1).mean(0) for g in gt])
+    assert np.median(np.linalg.norm(np.diff(c, axis=0), axis=1)) >= 10
+    areas, _, _ = _areas(synth_video("scale"))
+    assert any(a.max() > 3 * a.min() for a in areas.values())
+
+
+def test_shake_moves_the_whole_picture(tmp_path):
+    meta = write_video(tmp_path, "shake", seed=2, frames=40, background="checker")
+    camera = np.array(meta["camera"])
+    assert np.ptp(camera, axis=0).max() >= 6
+    k = int(np.argmax(np.abs(camera - camera[0]).sum(1)))
+    dx, dy = np.round(camera[k] - camera[0]).astype(int)
+    cap = cv2.VideoCapture(str(tmp_path / "video.mp4"))
+    frames = [cap.read()[1].astype(int) for _ in range(k + 1)]
+    gt = ground_truth(tmp_path)
+    bg = (gt[k] == 0) & (np.roll(gt[0], (dy, dx), axis=(0, 1)) == 0)
+    bg[:12], bg[-12:], bg[:, :12], bg[:, -12:] = False, False, False, False
+    still = np.abs(frames[k] - frames[0]).mean(axis=2)[bg].mean()
+    moved = np.abs(frames[k] - np.roll(frames[0], (dy, dx), axis=(0, 1))).mean(axis=2)[bg].mean()
+    assert moved < 0.5 * still  # the background moved with the camera offset
+
+
+def test_showcase_sample_matches_the_generator(tmp_path):
+    from conftest import SHOWCASE
+
+    meta = json.loads((SHOWCASE / "objects.json").read_text())
+    assert meta["frames"] >= 300 and len(meta["objects"]) >= 4
+    fresh = write_video(tmp_path, meta["scenario"], meta["seed"], frames=meta["frames"])
+    assert fresh["objects"] == meta["objects"]
+    assert np.array_equal(read_index_png(tmp_path / "gt" / "00004.png"), read_index_png(SHOWCASE / "gt" / "00004.png"))
