@@ -9,10 +9,15 @@ The Python API (see :mod:`rtseg.pipeline`)::
         print(result.index, result.detections.tracker_id)
 """
 
-from rtseg.config import Config, load_config
-from rtseg.errors import RtsegError
-from rtseg.pipeline import FrameResult, Session
-from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt
+import os
+
+# FFmpeg inside OpenCV prints its own lines about damaged files; rtseg reports them in one line.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from rtseg.config import Config, load_config  # noqa: E402
+from rtseg.errors import RtsegError  # noqa: E402
+from rtseg.pipeline import FrameResult, Session  # noqa: E402
+from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
 
 __all__ = ["BoxPrompt", "Config", "FrameResult", "PointPrompt", "RtsegError", "Session", "TextPrompt", "load_config"]
 __version__ = "0.1.0"

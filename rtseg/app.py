@@ -12,7 +12,7 @@ from rtseg.capture import open_source
 from rtseg.config import Config
 from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
-from rtseg.prompts import Prompt, validate
+from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.render import Renderer
 from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
 
@@ -68,7 +68,14 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
         if src.size is not None:  # before loading any model
             for prompt in objects:
                 validate(prompt, *src.size)
-        session = Session(config, everything=everything)
+        # With a text prompt, CLIP is required: a missing model is an error, not a fallback.
+        scorer = None
+        if any(isinstance(p, TextPrompt) for p in objects):
+            from rtseg.segment import select_device
+            from rtseg.text import TextScorer
+
+            scorer = TextScorer(config.model.clip, device=select_device(config.model.device))
+        session = Session(config, everything=everything, text_scorer=scorer)
         for prompt in objects:
             session.add(prompt)
         renderer = Renderer(config.output)

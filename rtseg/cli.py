@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
                    help="a negative point for the object started just before")
     t.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
-    t.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT", help='a new object by text, e.g. "the red circle"')
+    t.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT",
+                   help='a new object by text, e.g. "the red circle"')
     t.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
     t.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
     t.add_argument("--output", help="overlay video to write (.mp4)")
@@ -205,6 +207,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Libraries log their own account of a failure; rtseg says it once, in one line.
+    logging.getLogger().addHandler(logging.NullHandler())
     handler = {"track": cmd_track, "eval": cmd_eval, "synth": cmd_synth, "train": cmd_train}[args.command]
     try:
         return handler(args)
@@ -217,8 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, the traceback on demand
         if os.environ.get("RTSEG_DEBUG"):
             raise
-        print(f"rtseg: internal error: {type(exc).__name__}: {exc} (set RTSEG_DEBUG=1 for the traceback)".splitlines()[0],
-              file=sys.stderr)
+        message = f"rtseg: internal error: {type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"{message} (set RTSEG_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 
 

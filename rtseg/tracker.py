@@ -24,7 +24,7 @@ import numpy as np
 import supervision as sv
 
 from rtseg.associate import centroids, dedupe, downscale, iou_matrix, match, shift
-from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, negatives_of, select_box, select_point
+from rtseg.prompts import PointPrompt, Prompt, TextPrompt, negatives_of, select_box, select_point
 
 
 class Embedder(Protocol):
@@ -56,6 +56,8 @@ class TrackerConfig:
 
     Attributes:
         match_iou: least IoU between a track's predicted mask and a segment to continue it.
+        max_growth: a segment more than this many times larger than a track (of 50 grid cells or more)
+            does not continue it.
         duplicate_iou: segments overlapping a more confident one by this IoU are dropped as duplicates.
         grid: long side of the grid that association works on (masks are downscaled to it).
         coast: frames a lost object keeps being matched by its motion-predicted mask.
@@ -70,6 +72,7 @@ class TrackerConfig:
     """
 
     match_iou: float = 0.25
+    max_growth: float = 2.5
     duplicate_iou: float = 0.8
     grid: int = 160
     coast: int = 30
@@ -84,6 +87,8 @@ class TrackerConfig:
         for name in ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min", "momentum"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"tracker.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.max_growth < 1:
+            raise ValueError(f"tracker.max_growth must be >= 1, got {self.max_growth}")
         for name in ("grid", "coast", "max_age", "young"):
             if getattr(self, name) < 1:
                 raise ValueError(f"tracker.{name} must be >= 1, got {getattr(self, name)}")
@@ -188,6 +193,9 @@ class PromptTracker:
         else:
             predicted = np.zeros((0, *frame.small.shape[1:]), bool)
         iou = iou_matrix(predicted, frame.small)
+        if live:  # a segment far larger than the track is an occluder or a union, not the object grown
+            areas = np.array([t.area for t in live], float)[:, None]
+            iou[(frame.areas[None, :] > cfg.max_growth * areas) & (areas >= 50)] = 0.0
         bonus = np.array([0.05 if t.prompt is not None and not t.lost else 0.0 for t in live])[:, None]
         rows, cols = match(np.where(iou >= cfg.match_iou, iou + bonus, 0.0), cfg.match_iou)
         owner: dict[int, Track] = {}

@@ -101,9 +101,12 @@ def prompts_of(video: Path, kind: str) -> list:
     out = []
     for obj in json.loads((video / "objects.json").read_text())["objects"]:
         p = obj["prompts"]
-        out.append({"point": lambda: PointPrompt((tuple(p["point"]),), (1,)),
-                    "box": lambda: BoxPrompt(tuple(p["box"])),
-                    "text": lambda: TextPrompt(p["text"])}[kind]())
+        if kind == "point":
+            out.append(PointPrompt((tuple(p["point"]),), (1,)))
+        elif kind == "box":
+            out.append(BoxPrompt(tuple(p["box"])))
+        else:
+            out.append(TextPrompt(p["text"]))
     return out
 
 

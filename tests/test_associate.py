@@ -52,7 +52,8 @@ def test_match_maximises_total_iou(iou):
     total = iou[rows, cols].sum()
     for i in range(len(rows)):
         for j in range(i + 1, len(rows)):
-            swapped = total - iou[rows[i], cols[i]] - iou[rows[j], cols[j]] + iou[rows[i], cols[j]] + iou[rows[j], cols[i]]
+            before = iou[rows[i], cols[i]] + iou[rows[j], cols[j]]
+            swapped = total - before + iou[rows[i], cols[j]] + iou[rows[j], cols[i]]
             assert swapped <= total + 1e-9
 
 

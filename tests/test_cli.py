@@ -10,7 +10,6 @@ import sys
 import time
 
 import cv2
-import numpy as np
 import pytest
 
 from rtseg.cli import main
@@ -150,6 +149,19 @@ def test_corrupt_frames_mid_stream_keep_what_was_written(tmp_path, capsys):
     assert _video_frames(out / "o.mp4") == 3
 
 
+def test_damaged_video_mid_file(tmp_path):
+    bad = _truncated_copy(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "rtseg.cli", "track", str(bad), "--config", str(DEMO_CONFIG),
+                           "--point", "320,240", "--output", str(out / "o.mp4"), "--save-masks", str(out / "m"),
+                           "--quiet"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot be decoded" in proc.stderr and "of 60" in proc.stderr
+    n = len(list((out / "m").glob("*.png")))
+    assert 10 <= n < 60 and _video_frames(out / "o.mp4") == n
+
+
 def test_ctrl_c_leaves_playable_video_and_every_record(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -174,6 +186,14 @@ def test_ctrl_c_leaves_playable_video_and_every_record(tmp_path):
     masks = sorted((out / "m").glob("*.png"))
     assert n <= len(masks) <= n + 1  # the frame in flight may have its mask but not its line yet
     assert abs(_video_frames(out / "o.mp4") - n) <= 1
+
+
+def test_missing_clip_weights_in_a_real_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rtseg.cli", "track", VIDEO, "--config", str(DEMO_CONFIG),
+                           "--text", "the red star", "--clip-model", "ViT-B-32:laion2b_s34b_b79k"],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "RTSEG_OFFLINE": "1"})
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "ViT-B-32" in proc.stderr, proc.stderr
 
 
 def test_python_module_entry_point_reports_bad_input():

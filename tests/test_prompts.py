@@ -76,14 +76,16 @@ def test_with_negative_keeps_kind():
 
 def test_prompts_file(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("objects:\n  - points: [[1, 2], [3, 4]]\n    neg: [[5, 6]]\n  - box: [0, 0, 4, 4]\n  - text: the red circle\n")
+    f.write_text("objects:\n  - points: [[1, 2], [3, 4]]\n    neg: [[5, 6]]\n"
+                 "  - box: [0, 0, 4, 4]\n  - text: the red circle\n")
     a, b, c = load_prompts_file(f)
     assert a == PointPrompt(((1, 2), (3, 4), (5, 6)), (1, 1, 0))
     assert b == BoxPrompt((0, 0, 4, 4)) and c == TextPrompt("the red circle")
 
 
-@pytest.mark.parametrize("text", ["objects: 3", "objects:\n  - box: [1, 2]", "objects:\n  - colour: red",
-                                  "objects:\n  - text: a\n    box: [0,0,1,1]", "objects: [", "objects:\n  - points: []"])
+@pytest.mark.parametrize("text", [
+    "objects: 3", "objects:\n  - box: [1, 2]", "objects:\n  - colour: red", "objects:\n  - text: a\n    box: [0,0,1,1]",
+    "objects: [", "objects:\n  - points: []"])
 def test_malformed_prompts_file(tmp_path, text):
     f = tmp_path / "p.yaml"
     f.write_text(text)

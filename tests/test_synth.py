@@ -67,7 +67,8 @@ def test_video_is_deterministic(tmp_path):
     assert a == b
     assert np.array_equal(ground_truth(tmp_path / "a"), ground_truth(tmp_path / "b"))
     c = write_video(tmp_path / "c", "crossing", seed=6, frames=12)
-    assert c["objects"] != a["objects"] or not np.array_equal(ground_truth(tmp_path / "c"), ground_truth(tmp_path / "a"))
+    assert c["objects"] != a["objects"] or not np.array_equal(ground_truth(tmp_path / "c"),
+                                                              ground_truth(tmp_path / "a"))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -182,6 +182,25 @@ def build_scenario(
     return paths, shake
 
 
+class _Camera:
+    """Renders frame i of a scenario: the background (larger than the frame, for the shake) cut at the
+    camera offset, and the objects moved by it."""
+
+    def __init__(self, paths: list[Path], shake: np.ndarray, background, rng: np.random.Generator, kind: str,
+                 width: int, height: int) -> None:
+        self.paths, self.shake, self.rng, self.size = paths, shake, rng, (width, height)
+        self.margin = int(np.ceil(np.abs(shake).max())) + 1
+        self.canvas = background(rng, height + 2 * self.margin, width + 2 * self.margin, kind)
+
+    def frame(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        (width, height), m = self.size, self.margin
+        sx, sy = self.shake[i]
+        objects = [SceneObject(k + 1, p.colour, p.shape, (p.pos[i, 0] + sx, p.pos[i, 1] + sy), float(p.radius[i]),
+                               float(p.angle[i])) for k, p in enumerate(self.paths)]
+        dx, dy = np.round(self.shake[i]).astype(int)
+        return render(self.canvas[m - dy: m - dy + height, m - dx: m - dx + width], objects, self.rng)
+
+
 def _point_inside(mask: np.ndarray) -> tuple[int, int]:
     """The most interior pixel (x, y) of a non-empty mask."""
     dist = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
@@ -213,20 +232,8 @@ def write_video(
         rng = np.random.default_rng([seed, SCENARIOS.index(scenario), attempt])
         kind = background or str(rng.choice(BACKGROUNDS))
         paths, shake = build_scenario(scenario, rng, frames, width, height)
-        margin = int(np.ceil(np.abs(shake).max())) + 1
-        canvas = make_background(rng, height + 2 * margin, width + 2 * margin, kind)
-
-        def scene(i: int) -> list[SceneObject]:
-            dx, dy = shake[i]
-            return [SceneObject(k + 1, p.colour, p.shape, (p.pos[i, 0] + dx, p.pos[i, 1] + dy),
-                                float(p.radius[i]), float(p.angle[i])) for k, p in enumerate(paths)]
-
-        def frame(i: int) -> tuple[np.ndarray, np.ndarray]:
-            dx, dy = np.round(shake[i]).astype(int)
-            bg = canvas[margin - dy: margin - dy + height, margin - dx: margin - dx + width]
-            return render(bg, scene(i), rng)
-
-        image0, labels0 = frame(0)
+        camera = _Camera(paths, shake, make_background, rng, kind, width, height)
+        image0, labels0 = camera.frame(0)
         if all((labels0 == k + 1).sum() >= min_area for k in range(len(paths))):
             break
     else:  # pragma: no cover - the scenarios are built to make this unreachable
@@ -247,7 +254,7 @@ def write_video(
         raise OSError(f"cannot write {out / 'video.mp4'}")
     try:
         for i in range(frames):
-            image, labels = (image0, labels0) if i == 0 else frame(i)
+            image, labels = (image0, labels0) if i == 0 else camera.frame(i)
             writer.write(image)
             write_index_png(out / "gt" / f"{i:05d}.png", labels)
     finally:

@@ -1,0 +1,74 @@
+"""Measure the end-to-end and model quality numbers and store them in tests/quality.json.
+
+Run after retraining a model or changing the tracker on purpose (a regression must not be pinned):
+
+    .venv/bin/python tests/pin_quality.py
+
+The tests then fail when a number drops more than ``margin`` below what is stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import conftest  # noqa: E402,F401  (sets the offline environment first)
+
+from rtseg.config import load_config  # noqa: E402
+from rtseg.evaluate import evaluate_arrays  # noqa: E402
+from rtseg.pipeline import Session  # noqa: E402
+from rtseg.segment import FastSAMSegmenter  # noqa: E402
+from rtseg.synth.dataset import write_dataset  # noqa: E402
+from rtseg.synth.video import write_video  # noqa: E402
+from rtseg.text import TextScorer  # noqa: E402
+from rtseg.train.quality import measure  # noqa: E402
+
+from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402
+from test_models import PROMISE as MODEL_METRICS  # noqa: E402
+from test_tracking import KINDS, PROMISE, id_switches, swaps  # noqa: E402
+
+
+def main() -> None:
+    config = load_config(conftest.DEMO_CONFIG)
+    m = config.model
+    segmenter = CachingSegmenter(FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det))
+    scorer = TextScorer(m.clip)
+    out: dict = {"margin": 0.02}
+    tmp = Path(tempfile.mkdtemp())
+    videos = {s: tmp / s for s in PROMISE}
+    for s, v in videos.items():
+        write_video(v, s, 11)  # the seed of the synth_video fixture
+    videos["showcase"] = SHOWCASE
+    for name, video in videos.items():
+        gt = ground_truth(video)
+        for kind in KINDS:
+            session = Session(config, segmenter=segmenter, text_scorer=scorer)
+            for p in prompts_of(video, kind):
+                session.add(p)
+            pred = run_labels(session, video)
+            res = evaluate_arrays(pred, gt)
+            out[f"{name}/{kind}"] = round(res["overall"]["J"], 4)
+            if name == "exit":
+                out[f"exit-object/{kind}"] = round(res["objects"]["3"]["J"], 4)
+            if name == "crossing":
+                out[f"crossing-swaps/{kind}"] = swaps(pred, gt, 1, 2)
+            print(name, kind, out[f"{name}/{kind}"], flush=True)
+        if name in ("crossing", "occlusion", "fast", "shake", "showcase"):
+            pred = run_labels(Session(config, everything=True, segmenter=segmenter), video)
+            out[f"everything-idsw/{name}"] = id_switches(pred, gt)
+            print(name, "everything id switches", out[f"everything-idsw/{name}"], flush=True)
+    write_dataset(tmp / "holdout", 80, seed=4242, size=(640, 480), val_fraction=1.0)
+    q = measure(tmp / "holdout", config)
+    for metric in MODEL_METRICS:
+        out[f"models/{metric}"] = q[metric]
+    (HERE / "quality.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(json.dumps(out, indent=1, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Tracker life cycle with a fake segmenter that returns the ground-truth masks (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from rtseg.prompts import BoxPrompt, PointPrompt
+from rtseg.synth.world import SceneObject, make_background, render
+from rtseg.tracker import PromptTracker, TrackerConfig
+
+H, W = 240, 320
+
+
+def frame(objects: list[SceneObject], seed: int = 0) -> tuple[np.ndarray, sv.Detections]:
+    rng = np.random.default_rng(seed)
+    image, labels = render(make_background(np.random.default_rng(1), H, W, "gradient"), objects, rng)
+    ids = [o.id for o in objects if (labels == o.id).any()]
+    masks = np.stack([labels == i for i in ids]) if ids else np.zeros((0, H, W), bool)
+    return image, sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(float), mask=masks,
+                                confidence=np.ones(len(ids)), class_id=np.zeros(len(ids), int))
+
+
+def obj(i, colour, shape, x, y, r=20.0):
+    return SceneObject(i, colour, shape, (float(x), float(y)), r, 0.0)
+
+
+def ids_at(out: sv.Detections, x: int, y: int) -> list[int]:
+    return [int(t) for t, m in zip(out.tracker_id, out.mask) if m[y, x]]
+
+
+def test_crossing_objects_keep_their_ids():
+    tracker = PromptTracker()
+    a_id = tracker.add(PointPrompt(((40, 120),), (1,)))
+    b_id = tracker.add(PointPrompt(((280, 120),), (1,)))
+    for t in range(25):
+        xa, xb = 40 + 10 * t, 280 - 10 * t
+        image, dets = frame([obj(1, "red", "square", xa, 120), obj(2, "blue", "square", xb, 128)], t)
+        out = tracker.update(image, dets)
+        if abs(xa - xb) > 45:  # apart: each id is on its own object
+            assert ids_at(out, xa, 120) == [a_id] and ids_at(out, xb, 128) == [b_id]
+
+
+def test_occluded_object_is_lost_then_found_at_its_place():
+    tracker = PromptTracker(TrackerConfig(coast=15))
+    oid = tracker.add(BoxPrompt((80, 100, 120, 140)))
+    occluder = obj(2, "green", "square", 100, 120, 45)
+    for t in range(30):
+        hidden = 10 <= t < 20
+        objects = [obj(1, "yellow", "circle", 100, 120)] + ([occluder] if hidden else [])
+        out = tracker.update(*frame(objects, t))
+        assert ids_at(out, 100, 120) == ([] if hidden else [oid])  # never jumps to the occluder
+
+
+def test_object_that_leaves_comes_back_with_its_id():
+    tracker = PromptTracker(TrackerConfig(coast=3))
+    oid = tracker.add(PointPrompt(((60, 60),), (1,)))
+    other = obj(2, "blue", "star", 250, 180)
+    seen = []
+    for t in range(40):
+        objects = [other] + ([obj(1, "orange", "hexagon", 60, 60)] if t < 5 else
+                             [obj(1, "orange", "hexagon", 200, 60)] if t >= 25 else [])
+        out = tracker.update(*frame(objects, t))
+        seen.append(ids_at(out, 200 if t >= 25 else 60, 60))
+    assert all(s == [oid] for s in seen[:5]) and all(s == [] for s in seen[5:25])
+    assert seen[-1] == [oid]  # re-acquired far from where it left, by its colours
+    assert all(not ids_at(tracker.update(*frame([other], 99)), 250, 180) for _ in range(3))
+
+
+def test_prompt_on_nothing_waits_for_an_object():
+    tracker = PromptTracker()
+    oid = tracker.add(PointPrompt(((160, 120),), (1,)))
+    assert len(tracker.update(*frame([obj(1, "red", "circle", 40, 40)]))) == 0
+    out = tracker.update(*frame([obj(1, "red", "circle", 40, 40), obj(2, "white", "cross", 160, 120)]))
+    assert ids_at(out, 160, 120) == [oid]
+
+
+def test_everything_gives_each_segment_a_stable_id():
+    tracker = PromptTracker(everything=True)
+    ids = None
+    for t in range(10):
+        out = tracker.update(*frame([obj(1, "red", "circle", 40 + 5 * t, 60), obj(2, "blue", "cross", 250, 60 + 5 * t),
+                                     obj(3, "white", "star", 160, 200)], t))
+        now = sorted(out.tracker_id.tolist())
+        assert len(now) == 3 and (ids is None or now == ids)
+        ids = now
+
+
+def test_duplicate_segments_are_merged_and_reset_forgets():
+    tracker = PromptTracker(everything=True)
+    image, dets = frame([obj(1, "red", "circle", 100, 100)])
+    doubled = sv.Detections.merge([dets, dets])
+    assert len(tracker.update(image, doubled)) == 1
+    tracker.reset()
+    assert tracker.tracks == [] and tracker.update(image, dets).tracker_id.tolist() == [1]
