@@ -114,9 +114,8 @@ class Track:
 class _Frame:
     """One frame's segments on the full and the association grid."""
 
-    def __init__(self, image: np.ndarray, masks: np.ndarray, factor: int) -> None:
-        self.image, self.masks = image, masks
-        self.small = downscale(masks, factor)
+    def __init__(self, image: np.ndarray, masks: np.ndarray, small: np.ndarray) -> None:
+        self.image, self.masks, self.small = image, masks, small
         self.cents = centroids(self.small)
         self.areas = self.small.sum(axis=(1, 2))
 
@@ -177,11 +176,12 @@ class PromptTracker:
         h, w = image.shape[:2]
         factor = max(1, int(np.ceil(max(h, w) / cfg.grid)))
         masks = dets.mask if dets.mask is not None else np.zeros((0, h, w), bool)
-        keep = np.nonzero(masks.sum(axis=(1, 2)) >= cfg.min_area * h * w)[0]
+        small = downscale(masks, factor)
+        keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
         scores = dets.confidence[keep] if dets.confidence is not None else np.ones(len(keep))
-        keep = keep[dedupe(downscale(masks[keep], factor), scores, cfg.duplicate_iou)]
+        keep = keep[dedupe(small[keep], scores, cfg.duplicate_iou)]
         dets = dets[keep]
-        frame = _Frame(image, masks[keep], factor)
+        frame = _Frame(image, masks[keep], small[keep])
 
         # 1. Continue tracks: IoU between motion-predicted masks and the new ones, one-to-one;
         #    prompted tracks win ties against hidden ones.
