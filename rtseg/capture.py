@@ -129,10 +129,10 @@ class LiveSource(Source):
 
     live = True
 
-    def __init__(self, target: int | str, name: str, max_failures: int = 50) -> None:
+    def __init__(self, target: int | str, name: str, max_failures: int = 50, capture: object | None = None) -> None:
         self.name = name
         with _quiet_opencv():
-            self.cap = cv2.VideoCapture(target)
+            self.cap = capture if capture is not None else cv2.VideoCapture(target)
         if not self.cap.isOpened():
             what = f"camera {target}" if isinstance(target, int) else f"stream {target}"
             raise RtsegError(f"cannot open {what}: not connected, busy, or unreachable")
@@ -145,7 +145,8 @@ class LiveSource(Source):
         self._latest: Frame | None = None
         self._error: str | None = None
         self._stopped = False
-        self.dropped = 0
+        self.dropped = 0  # frames replaced by a newer one before anyone took them
+        self.captured_at = 0.0  # monotonic time the newest frame was read
         self._start = time.monotonic()
         self._thread = threading.Thread(target=self._reader, name=f"capture {name}", daemon=True)
         self._thread.start()
@@ -168,6 +169,7 @@ class LiveSource(Source):
                 if self._latest is not None:
                     self.dropped += 1
                 self._latest = Frame(index, time.monotonic() - self._start, image)
+                self.captured_at = time.monotonic()
                 self._cond.notify_all()
             index += 1
 
