@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 TORCH := torch==2.14.1 torchvision==0.29.1
+# ultralytics and matplotlib keep their settings here, not in the home folder
+export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
+export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
 .PHONY: setup demo test lint models samples clean
 

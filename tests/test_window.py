@@ -85,13 +85,17 @@ def test_click_adds_an_object_and_drag_adds_a_box(display, tmp_path):
         xdotool(display, "mousemove", "--window", window, str(x1 - 3), str(y1 - 3), "mousedown", "1")
         xdotool(display, "mousemove", "--window", window, str(x2 + 3), str(y2 + 3), "mouseup", "1")
         wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)))
+        two = next(r for r in records(out) if len(r["objects"]) == 2)
+        xdotool(display, "key", "--window", window, "r")  # reset: every object forgotten
+        wait_for(lambda: not records(out)[-1]["objects"])
         xdotool(display, "key", "--window", window, "q")
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, proc.stderr.read()
-    last = records(out)[-1]
+    assert not records(out)[-1]["objects"]
+    last = two
     by_id = {o["id"]: o for o in last["objects"]}
     assert set(by_id) == {1, 2}
     assert by_id[1]["prompt"] == f"point +{x},{y}"
