@@ -120,7 +120,8 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
                 print(f"\rframe {result.index + 1}: {len(result.detections)} objects, {meter.line()}",
                       end="", file=sys.stderr, flush=True)
         if not quiet:
-            print(f"\rdone: {done} frames, {meter.line()}" + " " * 10, file=sys.stderr)
+            start = "\r" if sys.stderr.isatty() else ""
+            print(f"{start}done: {done} frames, {meter.line()}", file=sys.stderr)
     return 0
 
 
