@@ -33,11 +33,11 @@ lint: setup
 	$(BIN)/pip install -q ruff
 	$(BIN)/ruff check rtseg tests
 
-# Rebuild the bundled models and samples from scratch (about 12 + 15 minutes on 2 CPU cores).
+# Rebuild the bundled models from scratch and measure them (about 15 + 15 minutes on 2 CPU cores).
 models: setup
 	$(BIN)/rtseg synth dataset data/shapes-train --n 2000 --seed 0 --size 320x240 --object-scale 1.0
 	$(BIN)/rtseg synth dataset data/shapes-holdout --n 300 --seed 1000 --size 640x480 --val-fraction 1.0
-	$(BIN)/rtseg train segmenter data/shapes-train/data.yaml samples/models/shapes-seg.pt --epochs 8 --seed 0 --workdir data/runs
+	$(BIN)/rtseg train segmenter data/shapes-train/data.yaml samples/models/shapes-seg.pt --epochs 12 --seed 0 --workdir data/runs
 	$(BIN)/rtseg train text data/shapes-train samples/models/shapes-clip.pt --steps 2000 --seed 0
 	$(BIN)/rtseg train check data/shapes-holdout --config configs/demo.yaml --json samples/models/quality.json
 

@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     ts = tsub.add_parser("segmenter", help="YOLOv8-seg, one class, FastSAM format")
     ts.add_argument("data", help="data.yaml from 'rtseg synth dataset'")
     ts.add_argument("out", help="checkpoint to write (.pt)")
-    ts.add_argument("--epochs", type=int, default=8)
+    ts.add_argument("--epochs", type=int, default=12)
     ts.add_argument("--imgsz", type=int, default=320)
     ts.add_argument("--batch", type=int, default=16)
     ts.add_argument("--seed", type=int, default=0)

@@ -183,8 +183,33 @@ class PromptTracker:
         dets = dets[keep]
         frame = _Frame(image, masks[keep], small[keep])
 
-        # 1. Continue tracks: IoU between motion-predicted masks and the new ones, one-to-one;
-        #    prompted tracks win ties against hidden ones.
+        owner = self._continue_tracks(frame)  # segment index -> the track it continues
+
+        # Bind pending prompts, then re-acquire lost prompted objects.
+        for oid, prompt in list(self.pending):
+            c, score = self._select(prompt, frame, owner)
+            if c is not None:
+                self.pending.remove((oid, prompt))
+                self._bind(oid, prompt, c, frame, owner, score=score)
+        for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
+            c = self._reacquire(t, frame, owner)
+            if c is not None:
+                self._bind(t.id, t.prompt, c, frame, owner, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
+                t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
+
+        # New segment tracks for what nobody claimed; drop stale unprompted tracks.
+        for c in range(len(frame.masks)):
+            if c not in owner:
+                owner[c] = self._new_track(frame, c)
+        self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
+
+        return self._report(dets, owner)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _continue_tracks(self, frame: _Frame) -> dict[int, Track]:
+        """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
+        tracks win ties against hidden ones); unmatched tracks count one more frame lost."""
+        cfg = self.config
         live = [t for t in self.tracks if t.lost <= (cfg.coast if t.prompt is not None else cfg.max_age)]
         if live:
             steps = np.array([min(t.lost + 1, 10) for t in live], float)  # extrapolate 10 frames at most
@@ -210,26 +235,10 @@ class PromptTracker:
         for t in self.tracks:
             if id(t) not in matched:
                 t.lost += 1
+        return owner
 
-        # 2. Bind pending prompts, then re-acquire lost prompted objects.
-        for oid, prompt in list(self.pending):
-            c, score = self._select(prompt, frame, owner)
-            if c is not None:
-                self.pending.remove((oid, prompt))
-                self._bind(oid, prompt, c, frame, owner, score=score)
-        for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
-            c = self._reacquire(t, frame, owner)
-            if c is not None:
-                self._bind(t.id, t.prompt, c, frame, owner, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
-                t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
-
-        # 3. New segment tracks for what nobody claimed; drop stale unprompted tracks.
-        for c in range(len(frame.masks)):
-            if c not in owner:
-                owner[c] = self._new_track(frame, c)
-        self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
-
-        # 4. Report.
+    def _report(self, dets: sv.Detections, owner: dict[int, Track]) -> sv.Detections:
+        """The prompted objects (or every segment, in everything mode) seen this frame."""
         report = [(c, t) for c, t in sorted(owner.items()) if t.id and (self.everything or t.prompt is not None)]
         out = dets[np.array([c for c, _ in report], dtype=int)]
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
@@ -237,7 +246,6 @@ class PromptTracker:
                                       dtype=object)
         return out
 
-    # -- helpers ---------------------------------------------------------------------------------
     def _new_track(self, frame: _Frame, c: int) -> Track:
         t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]))
         if self.everything:

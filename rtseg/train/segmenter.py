@@ -20,7 +20,7 @@ def train_segmenter(
     data: str | Path,
     out: str | Path,
     workdir: str | Path,
-    epochs: int = 8,
+    epochs: int = 12,
     imgsz: int = 320,
     batch: int = 16,
     seed: int = 0,
