@@ -1,4 +1,4 @@
-"""The ``rtseg`` command line: track, eval, synth, train.
+"""The ``rtseg`` command line: track, export, eval, synth, train.
 
 Every problem with the user's input ends in one line on stderr and exit code 2; Ctrl-C ends a run
 with exit code 130 and leaves every output written so far valid.
@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     t.set_defaults(objects=[])
+
+    x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
+    x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")
+    x.add_argument("--format", default="onnx", choices=["onnx", "openvino", "engine"])
+    x.add_argument("--imgsz", type=int, default=640)
+    x.add_argument("--half", action="store_true", help="fp16 weights (engine, openvino)")
+    x.add_argument("--device", default="cpu")
+    x.add_argument("--out", help="where to put the exported model (default: beside the .pt)")
 
     e = sub.add_parser("eval", help="DAVIS J, F, J&F, recall and decay of a mask folder against ground truth")
     e.add_argument("pred_dir")
@@ -159,6 +167,13 @@ def cmd_track(args: argparse.Namespace) -> int:
                      quiet=args.quiet)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from rtseg.export import export_model
+
+    print(export_model(args.model, args.format, args.imgsz, args.half, args.out, args.device))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rtseg.evaluate import evaluate_folders, format_table
 
@@ -209,7 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Libraries log their own account of a failure; rtseg says it once, in one line.
     logging.getLogger().addHandler(logging.NullHandler())
-    handler = {"track": cmd_track, "eval": cmd_eval, "synth": cmd_synth, "train": cmd_train}[args.command]
+    handler = {"track": cmd_track, "export": cmd_export, "eval": cmd_eval, "synth": cmd_synth,
+               "train": cmd_train}[args.command]
     try:
         return handler(args)
     except RtsegError as exc:

@@ -24,7 +24,8 @@ class FakeCamera:
         return True
 
     def get(self, prop: int) -> float:
-        return {cv2.CAP_PROP_FPS: 1 / self.period, cv2.CAP_PROP_FRAME_WIDTH: 8, cv2.CAP_PROP_FRAME_HEIGHT: 4}.get(prop, 0)
+        known = {cv2.CAP_PROP_FPS: 1 / self.period, cv2.CAP_PROP_FRAME_WIDTH: 8, cv2.CAP_PROP_FRAME_HEIGHT: 4}
+        return known.get(prop, 0)
 
     def read(self):
         if self.n >= self.frames:

@@ -8,17 +8,19 @@ import numpy as np
 
 from rtseg.associate import iou_matrix
 from rtseg.capture import open_source
+from rtseg.cli import main
 from rtseg.segment import FastSAMSegmenter
 
 from conftest import SHOWCASE
 
 
-def test_onnx_export_segments_like_the_checkpoint(demo_config, tmp_path):
-    from ultralytics import FastSAM
-
+def test_onnx_export_segments_like_the_checkpoint(demo_config, tmp_path, capsys):
     pt = tmp_path / "shapes-seg.pt"
     shutil.copyfile(demo_config.model.weights, pt)
-    onnx = FastSAM(str(pt)).export(format="onnx", imgsz=demo_config.model.imgsz, simplify=True, verbose=False)
+    assert main(["export", str(pt), "--format", "onnx", "--imgsz", str(demo_config.model.imgsz),
+                 "--out", str(tmp_path / "model.onnx")]) == 0
+    onnx = capsys.readouterr().out.strip()
+    assert onnx == str(tmp_path / "model.onnx")
     m = demo_config.model
     a = FastSAMSegmenter(str(pt), "cpu", m.imgsz, m.conf, m.iou)
     b = FastSAMSegmenter(str(onnx), "cpu", m.imgsz, m.conf, m.iou)
@@ -28,3 +30,9 @@ def test_onnx_export_segments_like_the_checkpoint(demo_config, tmp_path):
             assert abs(len(da) - len(db)) <= 1
             iou = iou_matrix(da.mask, db.mask)
             assert np.median(iou.max(axis=1)) > 0.95
+
+
+def test_export_errors_are_one_line(capsys, demo_config):
+    assert main(["export", demo_config.model.weights, "--format", "engine"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("tensorrt" in err or "--device cuda" in err)
