@@ -3,10 +3,10 @@
 No tracker state lives here; every function has explicit empty shapes.
 
 >>> a = np.zeros((1, 4, 4), bool); a[0, :2, :2] = True
->>> iou_matrix(a, a)
-array([[1.]])
->>> match(np.array([[0.9, 0.1], [0.2, 0.8]]), 0.5)
-(array([0, 1]), array([0, 1]))
+>>> iou_matrix(a, a).tolist()
+[[1.0]]
+>>> [x.tolist() for x in match(np.array([[0.9, 0.1], [0.2, 0.8]]), 0.5)]
+[[0, 1], [0, 1]]
 """
 
 from __future__ import annotations
