@@ -10,7 +10,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -220,10 +222,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: outputs are closed and stay valid."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Libraries log their own account of a failure; rtseg says it once, in one line.
     logging.getLogger().addHandler(logging.NullHandler())
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM end a run cleanly, even where a shell started rtseg with SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _on_sigterm)
     handler = {"track": cmd_track, "export": cmd_export, "eval": cmd_eval, "synth": cmd_synth,
                "train": cmd_train}[args.command]
     try:
@@ -231,9 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RtsegError as exc:
         print(f"rtseg: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("rtseg: interrupted; outputs written so far are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"rtseg: {what}; outputs written so far are kept", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a bug: one line, the traceback on demand
         if os.environ.get("RTSEG_DEBUG"):
             raise

@@ -162,22 +162,24 @@ def test_damaged_video_mid_file(tmp_path):
     assert 10 <= n < 60 and _video_frames(out / "o.mp4") == n
 
 
-def test_ctrl_c_leaves_playable_video_and_every_record(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_leaves_playable_video_and_every_record(tmp_path, sig, code):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "rtseg.cli", "track", VIDEO, "--config", str(DEMO_CONFIG), "--prompts",
          str(SHOWCASE / "prompts.yaml"), "--output", str(out / "o.mp4"), "--save-masks", str(out / "m"),
          "--save-json", str(out / "t.jsonl"), "--no-show", "--quiet"],
-        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as a background job of a shell
     deadline = time.time() + 120
     while time.time() < deadline:
         time.sleep(0.5)
         if (out / "t.jsonl").exists() and len((out / "t.jsonl").read_text().splitlines()) >= 20:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     records = [json.loads(line) for line in (out / "t.jsonl").read_text().splitlines()]
     n = len(records)
