@@ -21,6 +21,10 @@ import yaml
 from rtseg.errors import RtsegError
 
 
+def _negatives_str(points: tuple[tuple[float, float], ...]) -> str:
+    return "".join(f" -{x:g},{y:g}" for x, y in points)
+
+
 @dataclass(frozen=True)
 class PointPrompt:
     points: tuple[tuple[float, float], ...]
@@ -36,7 +40,7 @@ class BoxPrompt:
     negatives: tuple[tuple[float, float], ...] = ()
 
     def __str__(self) -> str:
-        return "box " + ",".join(f"{v:g}" for v in self.box)
+        return "box " + ",".join(f"{v:g}" for v in self.box) + _negatives_str(self.negatives)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class TextPrompt:
     negatives: tuple[tuple[float, float], ...] = ()
 
     def __str__(self) -> str:
-        return self.text
+        return self.text + _negatives_str(self.negatives)
 
 
 Prompt = Union[PointPrompt, BoxPrompt, TextPrompt]

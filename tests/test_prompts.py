@@ -72,6 +72,9 @@ def test_with_negative_keeps_kind():
     assert with_negative(PointPrompt(((1, 1),), (1,)), (2, 2)).labels == (1, 0)
     assert with_negative(BoxPrompt((0, 0, 5, 5)), (2, 2)).negatives == ((2, 2),)
     assert with_negative(TextPrompt("red"), (2, 2)).text == "red"
+    assert str(with_negative(BoxPrompt((0, 0, 5, 5)), (2, 3))) == "box 0,0,5,5 -2,3"
+    assert str(with_negative(PointPrompt(((1, 1),), (1,)), (2, 3))) == "point +1,1 -2,3"
+    assert str(with_negative(TextPrompt("red"), (2, 3))) == "red -2,3"
 
 
 def test_prompts_file(tmp_path):

@@ -86,6 +86,18 @@ def test_click_adds_an_object_and_drag_adds_a_box(display, tmp_path):
         xdotool(display, "mousemove", "--window", window, str(x2 + 3), str(y2 + 3), "mouseup", "1")
         wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)))
         two = next(r for r in records(out) if len(r["objects"]) == 2)
+        # Right click: a negative point for the last object (the box), which is then chosen again.
+        xdotool(display, "mousemove", "--window", window, "600", "20", "click", "3")
+        wait_for(lambda: any("box" in o["prompt"] and "-600,20" in o["prompt"]
+                             for r in records(out)[-3:] for o in r["objects"]))
+        # Space pauses: no new frames until it is pressed again.
+        xdotool(display, "key", "--window", window, "space")
+        time.sleep(1.0)
+        paused = len(records(out))
+        time.sleep(1.5)
+        assert len(records(out)) == paused
+        xdotool(display, "key", "--window", window, "space")
+        wait_for(lambda: len(records(out)) > paused + 2)
         xdotool(display, "key", "--window", window, "r")  # reset: every object forgotten
         wait_for(lambda: not records(out)[-1]["objects"])
         xdotool(display, "key", "--window", window, "q")
