@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rtseg.capture import open_source
 from rtseg.config import Config
 from rtseg.errors import RtsegError
@@ -15,6 +17,7 @@ from rtseg.pipeline import FrameResult, Session
 from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.render import Renderer
 from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
+from rtseg.stages import Worker, prefetch
 
 
 class RateMeter:
@@ -79,17 +82,40 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
         for prompt in objects:
             session.add(prompt)
         renderer = Renderer(config.output)
-        video: VideoOutput | None = None
         mask_out = stack.enter_context(MaskWriter(masks)) if masks else None
         json_out = stack.enter_context(JsonlWriter(jsonl)) if jsonl else None
+        video: list[VideoOutput] = []  # opened on the first frame, when its size is known
+        stack.callback(lambda: [v.__exit__(None, None, None) for v in video])
         window = None
         if show:
             from rtseg.window import Window
 
             window = stack.enter_context(Window(f"rtseg - {src.name}", session))
         meter = RateMeter()
+        shown: dict[str, np.ndarray] = {}
+
+        def write(item: tuple[FrameResult, str]) -> None:
+            """The output stage, on its own thread: render, encode, masks, JSON line."""
+            result, stats = item
+            t0 = time.perf_counter()
+            if output or window is not None:
+                overlay = renderer.annotate(result.image, result.detections, stats)
+                if output:
+                    if not video:
+                        h, w = result.image.shape[:2]
+                        video.append(VideoOutput(output, src.fps or config.output.fps, (w, h),
+                                                 config.output.codec).__enter__())
+                    video[0].write(overlay)
+                shown["overlay"] = overlay
+            _write_outputs(result, mask_out, json_out)
+            meter.stages["output"] = (time.perf_counter() - t0) * 1000
+
+        # Decoding runs ahead of the model (files keep every frame); live sources already hand over
+        # only their newest frame. Outputs are written behind it, in order, through a bounded queue.
+        frames = iter(src) if src.live else prefetch(iter(src), maxsize=4)
+        stack.callback(getattr(frames, "close", lambda: None))
+        outputs = stack.enter_context(Worker(write, maxsize=8, name="outputs"))
         done = 0
-        frames = iter(src)
         while max_frames is None or done < max_frames:
             if window is not None and window.paused:
                 if not window.poll(30):
@@ -100,25 +126,15 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
             except StopIteration:
                 break
             result = session.step(frame)
-            t0 = time.perf_counter()
             meter.tick(result.timings)
-            overlay = None
-            if output or window is not None:
-                overlay = renderer.annotate(result.image, result.detections, meter.line())
-            if output:
-                if video is None:
-                    h, w = result.image.shape[:2]
-                    video = stack.enter_context(VideoOutput(output, src.fps or config.output.fps, (w, h),
-                                                            config.output.codec))
-                video.write(overlay)
-            _write_outputs(result, mask_out, json_out)
-            meter.stages["output"] = (time.perf_counter() - t0) * 1000
+            outputs.put((result, meter.line()))
             done += 1
-            if window is not None and not window.show(overlay):
+            if window is not None and "overlay" in shown and not window.show(shown["overlay"]):
                 break
             if not quiet and done % 25 == 0 and sys.stderr.isatty():
                 print(f"\rframe {result.index + 1}: {len(result.detections)} objects, {meter.line()}",
                       end="", file=sys.stderr, flush=True)
+        outputs.close()
         if not quiet:
             start = "\r" if sys.stderr.isatty() else ""
             print(f"{start}done: {done} frames, {meter.line()}", file=sys.stderr)
