@@ -105,7 +105,7 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
                         h, w = result.image.shape[:2]
                         video.append(VideoOutput(output, src.fps or config.output.fps, (w, h),
                                                  config.output.codec).__enter__())
-                    video[0].write(overlay)
+                    video[0].write(overlay, at=result.time if src.live else None)
                 shown["overlay"] = overlay
             _write_outputs(result, mask_out, json_out)
             meter.stages["output"] = (time.perf_counter() - t0) * 1000

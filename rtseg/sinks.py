@@ -68,7 +68,8 @@ class VideoOutput:
     def __init__(self, path: str | Path, fps: float, size: tuple[int, int], codec: str = "mp4v") -> None:
         self.path = Path(path)
         check_writable(self.path)
-        info = sv.VideoInfo(width=size[0], height=size[1], fps=max(int(round(fps)), 1))
+        self.fps = max(int(round(fps)), 1)
+        info = sv.VideoInfo(width=size[0], height=size[1], fps=self.fps)
         self.sink = sv.VideoSink(str(self.path), info, codec=codec)
         self.frames = 0
 
@@ -79,9 +80,13 @@ class VideoOutput:
             raise RtsegError(f"cannot write video {self.path} (codec or format not supported)") from exc
         return self
 
-    def write(self, image: np.ndarray) -> None:
-        self.sink.write_frame(image)
-        self.frames += 1
+    def write(self, image: np.ndarray, at: float | None = None) -> None:
+        """Append a frame. With ``at`` (seconds since the start, for live sources that skip frames),
+        the frame is repeated until the video reaches that time, so the file plays in real time."""
+        copies = 1 if at is None or self.frames == 0 else max(int(round(at * self.fps)) + 1 - self.frames, 0)
+        for _ in range(copies):
+            self.sink.write_frame(image)
+        self.frames += copies
 
     def __exit__(self, *exc: object) -> None:
         self.sink.__exit__(None, None, None)

@@ -15,7 +15,8 @@ from rtseg.models.clip import create_clip, parse_clip_spec
 
 
 class TextScorer:
-    """Scores masked crops against text prompts with an open_clip model.
+    """An open_clip model that embeds texts and masked crops (unit vectors: their dot product is the
+    CLIP similarity). The tracker uses it for text prompts and as the appearance embedder.
 
     Args:
         spec: ``NAME[:PRETRAINED]``, e.g. ``ViT-B-32:laion2b_s34b_b79k`` or
@@ -53,9 +54,3 @@ class TextScorer:
         self.crops_encoded += len(masks)
         self.batches += 1
         return (emb / emb.norm(dim=-1, keepdim=True)).cpu().numpy()
-
-    def similarity(self, text: str, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Cosine similarity (N,) between ``text`` and each masked crop."""
-        if len(masks) == 0:
-            return np.zeros(0)
-        return self.encode_crops(image, masks) @ self.encode_text(text)

@@ -76,3 +76,15 @@ def test_everything_and_image_sources(tmp_path, capsys):
     assert len(record["objects"]) >= 5 and sorted(o["id"] for o in record["objects"]) == list(
         range(1, len(record["objects"]) + 1))
     assert all(o["prompt"] == "everything" for o in record["objects"])
+
+
+def test_live_overlay_video_plays_in_real_time(tmp_path):
+    from rtseg.sinks import VideoOutput
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    with VideoOutput(tmp_path / "v.mp4", 30, (64, 48)) as video:
+        for t in (0.0, 0.1, 0.15, 0.5, 0.5):  # frames processed at these camera times
+            video.write(image, at=t)
+    assert video.frames == 16  # 0.5 s at 30 fps, plus the first frame
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 16
