@@ -85,7 +85,12 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
         mask_out = stack.enter_context(MaskWriter(masks)) if masks else None
         json_out = stack.enter_context(JsonlWriter(jsonl)) if jsonl else None
         video: list[VideoOutput] = []  # opened on the first frame, when its size is known
-        stack.callback(lambda: [v.__exit__(None, None, None) for v in video])
+
+        def close_video() -> None:
+            for v in video:
+                v.__exit__(None, None, None)
+
+        stack.callback(close_video)
         window = None
         if show:
             from rtseg.window import Window
