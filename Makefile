@@ -30,8 +30,9 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/pip install -q ruff
+	$(BIN)/pip install -q ruff mypy
 	$(BIN)/ruff check rtseg tests
+	$(BIN)/mypy
 
 # Rebuild the bundled models from scratch and measure them (about 15 + 15 minutes on 2 CPU cores).
 models: setup

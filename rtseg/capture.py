@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -129,7 +129,7 @@ class LiveSource(Source):
 
     live = True
 
-    def __init__(self, target: int | str, name: str, max_failures: int = 50, capture: object | None = None) -> None:
+    def __init__(self, target: int | str, name: str, max_failures: int = 50, capture: Any = None) -> None:
         self.name = name
         with _quiet_opencv():
             self.cap = capture if capture is not None else cv2.VideoCapture(target)

@@ -107,7 +107,7 @@ def _build(cls: type, values: Any, where: str) -> Any:
     kwargs = {}
     for key, value in values.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value or {}, f"{where}.{key}" if where else key)
             continue
         kwargs[key] = _coerce(value, hint, f"{where}.{key}")

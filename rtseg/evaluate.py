@@ -98,7 +98,8 @@ def load_folder(folder: str | Path, names: list[str] | None = None) -> tuple[lis
         if not found:
             raise RtsegError(f"no PNG masks in {folder}")
         names = found
-    maps, shape = [], None
+    maps: list[np.ndarray | None] = []
+    shape = None
     for name in names:
         path = folder / name
         if path.exists():

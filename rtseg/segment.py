@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import supervision as sv
@@ -19,6 +19,18 @@ from rtseg.offline import prepare_ultralytics
 
 KNOWN_WEIGHTS = {"fastsam-s": "FastSAM-s.pt", "fastsam-x": "FastSAM-x.pt", "fastsam": "FastSAM-x.pt"}
 EXPORT_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".xml", ".mlpackage", ".tflite")
+
+
+def masks_of(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
+    """The (N, H, W) bool masks of ``dets`` (empty when it has none), as a dense array."""
+    if dets.mask is None:
+        return np.zeros((len(dets), *shape), bool)
+    return np.asarray(dets.mask, dtype=bool)
+
+
+def take(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
+    """The rows ``index`` (int array) of ``dets``, as Detections."""
+    return cast(sv.Detections, dets[index])
 
 
 class Segmenter(Protocol):
@@ -104,7 +116,7 @@ class FastSAMSegmenter:
             self.model = FastSAM(self.path)
         except Exception as exc:
             raise RtsegError(f"cannot load model {self.path}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-        self.kwargs = dict(device=self.device, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
+        self.kwargs: dict[str, Any] = dict(device=self.device, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                            half=self.device.startswith("cuda") if half is None else half,
                            retina_masks=True, verbose=False)
         self.threads = threads

@@ -35,28 +35,30 @@ def check_writable(path: Path, is_dir: bool = False) -> None:
 def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) uint8 map of tracker ids (0 = background); smaller objects are painted last, on top."""
     labels = np.zeros(shape, np.uint8)
-    if len(dets) == 0 or dets.mask is None:
+    if len(dets) == 0 or dets.mask is None or dets.tracker_id is None:
         return labels
-    order = np.argsort(-dets.mask.sum(axis=(1, 2)))
-    for i in order:
-        labels[dets.mask[i]] = int(dets.tracker_id[i]) % 256
+    masks = np.asarray(dets.mask, dtype=bool)
+    for i in np.argsort(-masks.sum(axis=(1, 2))):
+        labels[masks[i]] = int(dets.tracker_id[i]) % 256
     return labels
 
 
 def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:
     """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask."""
     objects = []
+    masks = np.asarray(dets.mask, dtype=bool) if dets.mask is not None else np.zeros((len(dets), 1, 1), bool)
+    ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
     for i in range(len(dets)):
-        mask = dets.mask[i] if dets.mask is not None else None
-        area = int(mask.sum()) if mask is not None else 0
-        ys, xs = np.nonzero(mask) if mask is not None else ([], [])
+        mask = masks[i]
+        area = int(mask.sum())
+        ys, xs = np.nonzero(mask)
         objects.append({
-            "id": int(dets.tracker_id[i]),
+            "id": int(ids[i]),
             "prompt": str(dets.data["prompt"][i]) if "prompt" in dets.data else "",
             "box": [round(float(v), 1) for v in dets.xyxy[i]],
             "score": round(float(dets.confidence[i]), 4) if dets.confidence is not None else None,
             "area": area,
-            "centroid": [round(float(np.mean(xs)), 1), round(float(np.mean(ys)), 1)] if area else None,
+            "centroid": [round(float(xs.mean()), 1), round(float(ys.mean()), 1)] if area else None,
             "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
         })
     return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}

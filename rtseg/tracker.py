@@ -25,6 +25,7 @@ import supervision as sv
 
 from rtseg.associate import centroids, dedupe, downscale, iou_matrix, match, shift
 from rtseg.prompts import PointPrompt, Prompt, TextPrompt, negatives_of, select_box, select_point
+from rtseg.segment import masks_of, take
 
 
 class Embedder(Protocol):
@@ -175,12 +176,12 @@ class PromptTracker:
         cfg = self.config
         h, w = image.shape[:2]
         factor = max(1, int(np.ceil(max(h, w) / cfg.grid)))
-        masks = dets.mask if dets.mask is not None else np.zeros((0, h, w), bool)
+        masks = masks_of(dets, (h, w))
         small = downscale(masks, factor)
         keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
         scores = dets.confidence[keep] if dets.confidence is not None else np.ones(len(keep))
         keep = keep[dedupe(small[keep], scores, cfg.duplicate_iou)]
-        dets = dets[keep]
+        dets = take(dets, keep)
         frame = _Frame(image, masks[keep], small[keep])
 
         owner = self._continue_tracks(frame)  # segment index -> the track it continues
@@ -240,7 +241,7 @@ class PromptTracker:
     def _report(self, dets: sv.Detections, owner: dict[int, Track]) -> sv.Detections:
         """The prompted objects (or every segment, in everything mode) seen this frame."""
         report = [(c, t) for c, t in sorted(owner.items()) if t.id and (self.everything or t.prompt is not None)]
-        out = dets[np.array([c for c, _ in report], dtype=int)]
+        out = take(dets, np.array([c for c, _ in report], dtype=int))
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
         out.data["prompt"] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
@@ -301,8 +302,8 @@ class PromptTracker:
             k = int(np.argmax(sims))
             return (int(idx[k]), float(sims[k])) if np.isfinite(sims[k]) else (None, 0.0)
         pick = select_point if isinstance(prompt, PointPrompt) else select_box
-        k = pick(frame.masks[idx], prompt)  # type: ignore[arg-type]
-        return (None, 0.0) if k is None else (int(idx[k]), 1.0)
+        picked = pick(frame.masks[idx], prompt)  # type: ignore[arg-type]
+        return (None, 0.0) if picked is None else (int(idx[picked]), 1.0)
 
     def _reacquire(self, track: Track, frame: _Frame, owner: dict[int, Track]) -> int | None:
         """A new segment, overlapping no other object, that looks like lost ``track``'s object."""

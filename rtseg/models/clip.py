@@ -57,7 +57,7 @@ def create_clip(name: str, pretrained: str | None, device: str = "cpu") -> tuple
         raise RtsegError(f"unknown CLIP model {name!r}; open_clip knows e.g. ViT-B-32, and rtseg-shapes-clip")
     looks_like_file = pretrained is not None and (
         Path(pretrained).suffix in (".pt", ".pth", ".bin", ".safetensors") or "/" in pretrained)
-    if looks_like_file and not Path(pretrained).is_file():
+    if looks_like_file and not Path(str(pretrained)).is_file():
         raise RtsegError(f"CLIP weights file not found: {pretrained}")
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)

@@ -116,7 +116,9 @@ def write_dataset(
             objects = random_scene(rng, height, width, object_scale)
             image, labels = render(make_background(rng, height, width), objects, rng)
             ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 96))])
-            image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)  # what the model will see
+            assert decoded is not None
+            image = decoded
             name = f"{seed:04d}_{i:06d}"
             (out / "images" / split / f"{name}.jpg").write_bytes(buf.tobytes())
             write_index_png(out / "masks" / split / f"{name}.png", labels)

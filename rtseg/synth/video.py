@@ -154,10 +154,10 @@ def build_scenario(
         colour, shape = next(a for a in draw_attributes(rng, 3) if a not in used)
         r = 35
         # Bounds far outside the frame on the right: it leaves, stays out a while and comes back.
-        lo = np.array([r * s, 0.3 * height])
-        hi = np.array([width + 2.5 * r * s, 0.7 * height])
-        vx = 2 * (hi[0] - 0.6 * width) / (0.8 * frames)  # out and back within 80% of the video
-        pos = bounce(np.array([0.6 * width, 0.5 * height]), np.array([vx, 1.0 * s]), frames, lo, hi)
+        low = np.array([r * s, 0.3 * height])
+        high = np.array([width + 2.5 * r * s, 0.7 * height])
+        vx = 2 * (high[0] - 0.6 * width) / (0.8 * frames)  # out and back within 80% of the video
+        pos = bounce(np.array([0.6 * width, 0.5 * height]), np.array([vx, 1.0 * s]), frames, low, high)
         return paths + [Path(colour, shape, pos, still(r), spin(2.0))], shake
     # showcase: the 10 s sample with every event at once.
     paths = []
@@ -249,7 +249,7 @@ def write_video(
     meta = {"scenario": scenario, "seed": seed, "width": width, "height": height, "fps": fps,
             "frames": frames, "background": kind, "objects": objects,
             "camera": np.round(shake, 2).tolist()}
-    writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"cannot write {out / 'video.mp4'}")
     try:

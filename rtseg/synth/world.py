@@ -151,7 +151,7 @@ def render(
     pixel holds the id of the front-most object covering it (0 = background).
     """
     height, width = background.shape[:2]
-    frame = background.astype(np.float32)
+    frame: np.ndarray = background.astype(np.float32)
     labels = np.zeros((height, width), dtype=np.uint8)
     for obj in objects:
         mask = shape_mask(obj, height, width)

@@ -23,7 +23,7 @@ from rtseg.config import Config
 from rtseg.io import read_index_png
 from rtseg.offline import prepare_ultralytics
 from rtseg.prompts import BoxPrompt, PointPrompt, select_box, select_point
-from rtseg.segment import FastSAMSegmenter
+from rtseg.segment import FastSAMSegmenter, masks_of
 from rtseg.synth.video import _box, _point_inside
 from rtseg.text import TextScorer
 
@@ -40,6 +40,8 @@ def _scenes(root: Path) -> list[tuple[np.ndarray, np.ndarray, list[dict]]]:
     for scene, recs in sorted(by_scene.items()):
         split = recs[0]["split"]
         image = cv2.imread(str(root / "images" / split / f"{scene}.jpg"), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(root / "images" / split / f"{scene}.jpg")
         labels = read_index_png(root / "masks" / split / f"{scene}.png")
         out.append((image, np.stack([labels == rec["id"] for rec in recs]), recs))
     return out
@@ -64,13 +66,13 @@ def measure(data: str | Path, config: Config, min_area: int = 200, text: bool = 
     scorer = TextScorer(m.clip) if text else None
     hits: dict[str, list[bool]] = defaultdict(list)
     for image, gt, objs in _scenes(root):
-        pred = segmenter(image).mask
+        pred = masks_of(segmenter(image), image.shape[:2])
         keep = [k for k, o in enumerate(objs) if o["area"] >= min_area]
         for k in keep:
             point = PointPrompt((_point_inside(gt[k]),), (1,))
             box = BoxPrompt(tuple(float(v) for v in _box(gt[k])))  # type: ignore[arg-type]
-            for name, c in (("point", select_point(pred, point)), ("box", select_box(pred, box))):
-                hits[name].append(c is not None and iou_matrix(gt[k:k + 1], pred[c:c + 1])[0, 0] > 0.5)
+            for name, chosen in (("point", select_point(pred, point)), ("box", select_box(pred, box))):
+                hits[name].append(chosen is not None and iou_matrix(gt[k:k + 1], pred[chosen:chosen + 1])[0, 0] > 0.5)
         if len(keep) < 2 or scorer is None:
             continue
         crops = scorer.encode_crops(image, gt[keep])
@@ -78,16 +80,16 @@ def measure(data: str | Path, config: Config, min_area: int = 200, text: bool = 
         pred_crops = scorer.encode_crops(image, pred) if len(pred) else None
         pred_iou = iou_matrix(gt[keep], pred)
         for j, o in enumerate(cands):
-            queries = {f"full_{p}": t.format(c=o["colour"], s=o["shape"]) for p, t in PHRASINGS.items()}
+            queries: dict[str, str] = {f"full_{p}": t.format(c=o["colour"], s=o["shape"]) for p, t in PHRASINGS.items()}
             if sum(c["colour"] == o["colour"] for c in cands) == 1:
                 queries["colour_only"] = o["colour"]
             if sum(c["shape"] == o["shape"] for c in cands) == 1:
                 queries["shape_only"] = f"the {o['shape']}"
-            for name, text in queries.items():
-                hits[f"text_{name}"].append(int(np.argmax(crops @ scorer.encode_text(text))) == j)
+            for name, query in queries.items():
+                hits[f"text_{name}"].append(int(np.argmax(crops @ scorer.encode_text(query))) == j)
             if pred_crops is not None:
-                c = int(np.argmax(pred_crops @ scorer.encode_text(queries["full_the"])))
-                hits["text_on_predicted_masks"].append(pred_iou[j, c] > 0.5)
+                best = int(np.argmax(pred_crops @ scorer.encode_text(queries["full_the"])))
+                hits["text_on_predicted_masks"].append(pred_iou[j, best] > 0.5)
     for name, values in sorted(hits.items()):
         result[name] = round(float(np.mean(values)), 4)
         result[f"{name}_n"] = len(values)

@@ -47,10 +47,12 @@ def train_segmenter(
         fliplr=0.5, degrees=0.0, scale=0.5, translate=0.1,
     )
     wall = time.time() - start
-    best = Path(model.trainer.best)
+    trainer = model.trainer
+    assert trainer is not None  # set by train()
+    best = Path(trainer.best)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
-    metrics = model.trainer.metrics
+    metrics = trainer.metrics
     return {"wall_s": round(wall, 1), "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
             "val": {k: round(float(v), 4) for k, v in metrics.items()}}

@@ -55,6 +55,8 @@ def load_crops(root: Path, split: str, preprocess) -> tuple[torch.Tensor, np.nda
             if rec["split"] != split:
                 continue
             bgr = cv2.imread(str(root / "crops" / rec["file"]), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise FileNotFoundError(root / "crops" / rec["file"])
             images.append(preprocess(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))))
             colours.append(COLOURS.index(rec["colour"]))
             shapes.append(SHAPES.index(rec["shape"]))
