@@ -72,13 +72,8 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
             for prompt in objects:
                 validate(prompt, *src.size)
         # With a text prompt, CLIP is required: a missing model is an error, not a fallback.
-        scorer = None
-        if any(isinstance(p, TextPrompt) for p in objects):
-            from rtseg.segment import select_device
-            from rtseg.text import TextScorer
-
-            scorer = TextScorer(config.model.clip, device=select_device(config.model.device))
-        session = Session(config, everything=everything, text_scorer=scorer)
+        session = Session(config, everything=everything,
+                          text_required=any(isinstance(p, TextPrompt) for p in objects))
         for prompt in objects:
             session.add(prompt)
         renderer = Renderer(config.output)

@@ -111,16 +111,19 @@ class ImageFolderSource(Source):
 
     def __init__(self, files: list[Path], name: str) -> None:
         self.files, self.name = files, name
-        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
-        if first is None:
-            raise RtsegError(f"cannot read image {files[0]}: corrupt or not an image")
-        self.size = (first.shape[1], first.shape[0])
+        self._first = self._read(files[0])
+        self.size = (self._first.shape[1], self._first.shape[0])
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise RtsegError(f"cannot read image {path}: corrupt or not an image")
+        return image
 
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self.files):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise RtsegError(f"cannot read image {path}: corrupt or not an image")
+            image = self._first if index == 0 else self._read(path)
             yield Frame(index, float(index), image)
 
 

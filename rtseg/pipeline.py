@@ -25,7 +25,7 @@ from rtseg.errors import RtsegError
 from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.segment import FastSAMSegmenter, Segmenter
 from rtseg.text import TextScorer
-from rtseg.tracker import PromptTracker
+from rtseg.tracker import PromptTracker, TextEmbedder
 
 
 @dataclass
@@ -48,10 +48,12 @@ class Session:
         segmenter: any :class:`~rtseg.segment.Segmenter` (default: FastSAM from ``config.model``).
         text_scorer: a :class:`~rtseg.text.TextScorer` (default: built from ``config.model.clip``),
             for text prompts and for re-acquiring lost objects by appearance.
+        text_required: a CLIP model that cannot be loaded is an error (text prompts will follow),
+            instead of a warning and colour-only appearance.
     """
 
     def __init__(self, config: Config = Config(), everything: bool = False, segmenter: Segmenter | None = None,
-                 text_scorer: TextScorer | None = None) -> None:
+                 text_scorer: TextScorer | None = None, text_required: bool = False) -> None:
         self.config = config
         m = config.model
         self.segmenter = segmenter or FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half,
@@ -61,6 +63,8 @@ class Session:
             try:
                 text_scorer = TextScorer(m.clip, device=getattr(self.segmenter, "device", "cpu"))
             except RtsegError as exc:  # clicks and boxes still work; text prompts will say why not
+                if text_required:
+                    raise
                 self.clip_error = exc
                 warn(f"{exc}; lost click/box objects will be re-acquired by colour only")
         self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
@@ -74,7 +78,7 @@ class Session:
         """Start following a new object; returns its id (1, 2, ... in the order added)."""
         if self.size is not None:
             validate(prompt, *self.size)
-        if isinstance(prompt, TextPrompt) and not isinstance(self.tracker.embedder, TextScorer):
+        if isinstance(prompt, TextPrompt) and not isinstance(self.tracker.embedder, TextEmbedder):
             raise self.clip_error or RtsegError("a text prompt needs a CLIP model (model.clip / --clip-model)")
         return self.tracker.add(prompt)
 

@@ -17,7 +17,7 @@ every frame.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -34,7 +34,10 @@ class Embedder(Protocol):
     def encode_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray: ...
 
 
+@runtime_checkable
 class TextEmbedder(Embedder, Protocol):
+    """An embedder that also embeds texts in the same space (CLIP): what text prompts need."""
+
     def encode_text(self, text: str) -> np.ndarray: ...
 
 
@@ -151,7 +154,7 @@ class PromptTracker:
 
     def add(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the id its object will carry."""
-        if isinstance(prompt, TextPrompt) and not hasattr(self.embedder, "encode_text"):
+        if isinstance(prompt, TextPrompt) and not isinstance(self.embedder, TextEmbedder):
             raise ValueError("a text prompt needs a CLIP model")
         oid = self._next_id
         self._next_id += 1
@@ -286,7 +289,8 @@ class PromptTracker:
     def _text_similarity(self, prompt: TextPrompt, frame: _Frame, idx: np.ndarray,
                          owner: dict[int, Track]) -> np.ndarray:
         """CLIP similarity of ``prompt`` to segments ``idx`` (-inf where a negative point falls)."""
-        text = self.embedder.encode_text(prompt.text)  # type: ignore[attr-defined]
+        assert isinstance(self.embedder, TextEmbedder)  # checked when the prompt was added
+        text = self.embedder.encode_text(prompt.text)
         sims = self._embeddings(frame, idx, owner) @ text
         for x, y in negatives_of(prompt):
             sims[frame.masks[idx, int(y), int(x)]] = -np.inf
