@@ -6,11 +6,12 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rtseg.capture import open_source
+from rtseg.capture import Source, open_source
 from rtseg.config import Config
 from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
@@ -44,21 +45,38 @@ class RateMeter:
         return f"{self.fps:5.1f} FPS | {stages}"
 
 
+@dataclass
+class RunStats:
+    """What ``rtseg bench`` measures in a run: milliseconds per frame by stage (``segment``,
+    ``track``, ``carry``, ``output``, ``frame`` = all the main loop's work), and the latency from
+    reading a frame to its overlay drawn (to its outputs written when there is no overlay)."""
+
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    latency: list[float] = field(default_factory=list)
+    done: list[float] = field(default_factory=list)  # time.monotonic() each frame's outputs were written
+    frames: int = 0
+
+    def add(self, stage: str, ms: float) -> None:
+        self.stages.setdefault(stage, []).append(ms)
+
+
 def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
 
 
-def run_track(source: str, config: Config, objects: list[Prompt], everything: bool = False,
+def run_track(source: str | Source, config: Config, objects: list[Prompt], everything: bool = False,
               output: str | None = None, masks: str | None = None, jsonl: str | None = None,
-              show: bool | None = None, max_frames: int | None = None, quiet: bool = False) -> int:
-    """Run the whole app; returns the exit code. Raises RtsegError for bad input."""
+              show: bool | None = None, max_frames: int | None = None, quiet: bool = False,
+              stats: RunStats | None = None) -> int:
+    """Run the whole app; returns the exit code. Raises RtsegError for bad input. ``stats``, when
+    given, collects per-frame timings."""
     # Check everything that can be checked before loading a model or opening a camera.
     for path in (output, jsonl):
         if path:
             check_writable(Path(path))
     if masks:
         check_writable(Path(masks), is_dir=True)
-    src = open_source(source)
+    src = source if isinstance(source, Source) else open_source(source)
     with contextlib.ExitStack() as stack:
         stack.enter_context(src)
         if show is None:
@@ -96,10 +114,12 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
 
         def write(item: tuple[FrameResult, str]) -> None:
             """The output stage, on its own thread: render, encode, masks, JSON line."""
-            result, stats = item
+            result, line = item
             t0 = time.perf_counter()
+            shown_at = None
             if output or window is not None:
-                overlay = renderer.annotate(result.image, result.detections, stats)
+                overlay = renderer.annotate(result.image, result.detections, line)
+                shown_at = time.monotonic()
                 if output:
                     if not video:
                         h, w = result.image.shape[:2]
@@ -109,6 +129,10 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
                 shown["overlay"] = overlay
             _write_outputs(result, mask_out, json_out)
             meter.stages["output"] = (time.perf_counter() - t0) * 1000
+            if stats is not None:
+                stats.add("output", meter.stages["output"])
+                stats.done.append(time.monotonic())
+                stats.latency.append(((shown_at or stats.done[-1]) - result.read_at) * 1000)
 
         # Decoding runs ahead of the model (files keep every frame); live sources already hand over
         # only their newest frame. Outputs are written behind it, in order, through a bounded queue.
@@ -125,8 +149,14 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
                 frame = next(frames)
             except StopIteration:
                 break
+            t0 = time.perf_counter()
             result = session.step(frame)
             meter.tick(result.timings)
+            if stats is not None:
+                for stage, ms in result.timings.items():
+                    stats.add(stage, ms)
+                stats.add("frame", (time.perf_counter() - t0) * 1000)
+                stats.frames += 1
             outputs.put((result, meter.line()))
             done += 1
             if window is not None and "overlay" in shown and not window.show(shown["overlay"]):

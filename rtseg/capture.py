@@ -11,7 +11,8 @@ import contextlib
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from time import monotonic
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,11 +40,13 @@ def _quiet_opencv() -> Iterator[None]:
 class Frame:
     """One source frame: ``index`` counts source frames (live sources skip stale ones), ``time`` is
     the position in seconds (video time for files, wall time since opening for live sources),
-    ``image`` is BGR (H, W, 3) uint8."""
+    ``image`` is BGR (H, W, 3) uint8, ``read_at`` the ``time.monotonic()`` it was read (latency is
+    measured from it)."""
 
     index: int
     time: float
     image: np.ndarray
+    read_at: float = field(default_factory=monotonic)
 
 
 class Source:

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     t.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
     t.add_argument("--conf", type=float, help="least segment confidence")
+    t.add_argument("--keyframes", type=int, metavar="K",
+                   help="segment every K-th frame, carry the objects by optical flow in between (1: every frame)")
     t.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
     t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
                    help="a negative point for the object started just before")
@@ -82,6 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--half", action="store_true", help="fp16 weights (engine, openvino)")
     x.add_argument("--device", default="cpu")
     x.add_argument("--out", help="where to put the exported model (default: beside the .pt)")
+
+    b = sub.add_parser("bench", help="time rtseg against the bare model and ultralytics on the same frames")
+    b.add_argument("samples", nargs="+", help="sample folders (video.mp4, gt/, objects.json) or videos")
+    b.add_argument("--config", default="configs/demo.yaml", help="YAML config (default: the demo models)")
+    b.add_argument("--model", help="fastsam-s, fastsam-x, a FastSAM .pt / exported model")
+    b.add_argument("--arch", choices=["s", "x"], help="untrained FastSAM-s/-x architecture (timing only; no J)")
+    b.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED]")
+    b.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    b.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
+    b.add_argument("--half", action="store_true", default=None, help="fp16 (CUDA)")
+    b.add_argument("--frames", type=int, default=150, help="frames of each sample (default 150)")
+    b.add_argument("--keyframes", type=int, default=4, help="K of the keyframes-* runs (default 4)")
+    b.add_argument("--runs", help="comma-separated subset of: forward, track-KIND, keyframes-KIND, ultralytics-KIND, "
+                                  "ultralytics-track, live (KIND: point, box, text; default: all)")
+    b.add_argument("--export", choices=["onnx", "openvino", "engine"], help="also time the model exported to this")
+    b.add_argument("--soak", type=int, default=0, metavar="N", help="also run N frames and report memory growth")
+    b.add_argument("--out", default="out/bench", help="folder for the runs' outputs (default out/bench)")
+    b.add_argument("--json", help="write the report to this JSON file")
+    b.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("eval", help="DAVIS J, F, J&F, recall and decay of a mask folder against ground truth")
     e.add_argument("pred_dir")
@@ -162,11 +183,32 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     config = override(config, model={"weights": args.model, "clip": args.clip_model, "device": args.device,
-                                     "imgsz": args.imgsz, "conf": args.conf})
+                                     "imgsz": args.imgsz, "conf": args.conf},
+                      keyframes={"every": args.keyframes})
     objects = _prompts_from_args(args)
     return run_track(args.source, config, objects, everything=args.everything, output=args.output,
                      masks=args.save_masks, jsonl=args.save_json, show=args.show, max_frames=args.max_frames,
                      quiet=args.quiet)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import shlex
+
+    from rtseg.bench import RUNS, build_architecture, run_bench
+    from rtseg.config import load_config, override
+
+    config = load_config(args.config)
+    model: dict = {"weights": args.model, "clip": args.clip_model, "device": args.device, "imgsz": args.imgsz,
+                   "half": args.half}
+    if args.arch:  # random weights score nothing: keep every candidate, as many segments as a real scene
+        model.update(weights=build_architecture(args.arch, Path(args.out)), conf=0.0, max_det=20)
+    config = override(config, model=model)
+    runs = args.runs.split(",") if args.runs else list(RUNS)
+    if args.arch:
+        runs = [r for r in runs if r != "ultralytics-track"]  # random boxes: nothing to track
+    run_bench(args.samples, config, runs, args.frames, args.keyframes, Path(args.out), args.export, args.soak,
+              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, sys.argv[1:])]))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -239,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _on_sigterm)
     handler = {"track": cmd_track, "export": cmd_export, "eval": cmd_eval, "synth": cmd_synth,
-               "train": cmd_train}[args.command]
+               "train": cmd_train, "bench": cmd_bench}[args.command]
     try:
         return handler(args)
     except RtsegError as exc:

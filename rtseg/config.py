@@ -18,6 +18,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from rtseg.errors import RtsegError
+from rtseg.motion import KeyframeConfig
 from rtseg.tracker import TrackerConfig
 
 
@@ -92,6 +93,7 @@ class OutputConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
@@ -133,7 +135,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, output)."""
+    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, keyframes, output)."""
     if path is None:
         return Config()
     try:

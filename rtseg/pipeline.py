@@ -22,21 +22,24 @@ import supervision as sv
 from rtseg.capture import Frame, Source, open_source, warn
 from rtseg.config import Config
 from rtseg.errors import RtsegError
+from rtseg.motion import MaskCarrier
 from rtseg.prompts import Prompt, TextPrompt, validate
-from rtseg.segment import FastSAMSegmenter, Segmenter
+from rtseg.segment import FastSAMSegmenter, Segmenter, masks_of, take
 from rtseg.text import TextScorer
 from rtseg.tracker import PromptTracker, TextEmbedder
 
 
 @dataclass
 class FrameResult:
-    """What one frame gave: the source frame, the tracked objects, and per-stage milliseconds."""
+    """What one frame gave: the source frame, the tracked objects, and per-stage milliseconds
+    (``segment`` and ``track`` on segmented frames, ``carry`` on frames carried from a keyframe)."""
 
     index: int
     time: float
     image: np.ndarray
     detections: sv.Detections
     timings: dict[str, float] = field(default_factory=dict)
+    read_at: float = 0.0  # time.monotonic() when the source frame was read
 
 
 class Session:
@@ -69,6 +72,10 @@ class Session:
                 warn(f"{exc}; lost click/box objects will be re-acquired by colour only")
         self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
         self.size: tuple[int, int] | None = None  # (width, height) once a frame has been seen
+        # Keyframe mode: segment every k-th frame, carry the objects by optical flow in between.
+        self.carrier = MaskCarrier(config.keyframes) if config.keyframes.every > 1 else None
+        self.keyframe: sv.Detections | None = None  # what the last keyframe reported
+        self.carried = 0  # frames carried since it
 
     @property
     def everything(self) -> bool:
@@ -88,6 +95,7 @@ class Session:
     def reset(self) -> None:
         """Forget all objects and tracks."""
         self.tracker.reset()
+        self.keyframe = None
 
     def process(self, image: np.ndarray) -> tuple[sv.Detections, dict[str, float]]:
         """Segment and track one BGR frame; returns the objects and per-stage milliseconds."""
@@ -96,12 +104,34 @@ class Session:
             self.size = (w, h)
             for _, prompt in self.tracker.pending:
                 validate(prompt, w, h)
+        timings: dict[str, float] = {}
+        if self._may_carry():
+            assert self.carrier is not None and self.keyframe is not None
+            t0 = time.perf_counter()
+            masks, fits = self.carrier.step(image)
+            if fits:  # else: segment this frame after all
+                moved = take(self.keyframe, np.arange(len(self.keyframe)))  # a copy
+                moved.mask, moved.xyxy = masks, sv.mask_to_xyxy(masks).astype(float)
+                dets = self.tracker.carry(image, moved)
+                self.carried += 1
+                return dets, {"carry": (time.perf_counter() - t0) * 1000}
+            timings["carry"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         segments = self.segmenter(image)
         t1 = time.perf_counter()
         dets = self.tracker.update(image, segments)
         t2 = time.perf_counter()
-        return dets, {"segment": (t1 - t0) * 1000, "track": (t2 - t1) * 1000}
+        if self.carrier is not None:
+            self.carrier.start(image, masks_of(dets, (h, w)))
+            self.keyframe, self.carried = dets, 0
+        return dets, {**timings, "segment": (t1 - t0) * 1000, "track": (t2 - t1) * 1000}
+
+    def _may_carry(self) -> bool:
+        """Whether this frame may be carried from the keyframe instead of segmented: keyframe mode,
+        within the interval, and no prompt waiting for segments. (New segments, and lost objects
+        coming back, are found on keyframes.)"""
+        return (self.carrier is not None and self.keyframe is not None and not self.tracker.pending
+                and self.carried < self.config.keyframes.every - 1)
 
     def run(self, source: str | int | Source) -> Iterator[FrameResult]:
         """Results for every frame of ``source`` (a spec for :func:`~rtseg.capture.open_source` or an
@@ -113,4 +143,4 @@ class Session:
 
     def step(self, frame: Frame) -> FrameResult:
         dets, timings = self.process(frame.image)
-        return FrameResult(frame.index, frame.time, frame.image, dets, timings)
+        return FrameResult(frame.index, frame.time, frame.image, dets, timings, frame.read_at)

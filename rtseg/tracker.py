@@ -108,7 +108,8 @@ class Track:
     id: int = 0
     prompt: Prompt | None = None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    lost: int = 0
+    lost: int = 0  # frames unseen
+    seen: int = 0  # the frame its mask is from
     hits: int = 1
     score: float = 1.0  # text similarity at acquisition
     appearance: np.ndarray | None = None  # the object's embedding at acquisition
@@ -151,6 +152,7 @@ class PromptTracker:
         self.pending: list[tuple[int, Prompt]] = []
         self.prompts: dict[int, Prompt] = {}
         self._next_id = 1
+        self.frame = 0  # frames seen (updated or carried)
 
     def add(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the id its object will carry."""
@@ -174,9 +176,13 @@ class PromptTracker:
         self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, prompt)]
 
     # -- per frame -------------------------------------------------------------------------------
-    def update(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
-        """Associate this frame's segments; returns the reported objects (a subset of ``dets``)."""
+    def update(self, image: np.ndarray, dets: sv.Detections, frames: int = 1) -> sv.Detections:
+        """Associate this frame's segments; returns the reported objects (a subset of ``dets``).
+
+        ``frames``: frames since the previous ``update`` or ``carry`` (more than 1 when frames were
+        skipped); motion is predicted over them."""
         cfg = self.config
+        self.frame += frames
         h, w = image.shape[:2]
         factor = max(1, int(np.ceil(max(h, w) / cfg.grid)))
         masks = masks_of(dets, (h, w))
@@ -210,13 +216,34 @@ class PromptTracker:
         return self._report(dets, owner)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
+        """A frame without segmentation: the reported objects moved to it (``dets`` as the last
+        ``update`` reported them, with moved masks) become their tracks' masks; returns those still
+        followed."""
+        cfg = self.config
+        self.frame += 1
+        h, w = image.shape[:2]
+        small = downscale(masks_of(dets, (h, w)), max(1, int(np.ceil(max(h, w) / cfg.grid))))
+        cents = centroids(small)
+        by_id = {t.id: t for t in self.tracks if t.id and not t.lost}
+        keep = []
+        for k, oid in enumerate(dets.tracker_id if dets.tracker_id is not None else []):
+            t = by_id.get(int(oid))
+            if t is None or not small[k].any():
+                continue
+            motion = (cents[k] - t.centroid) / max(self.frame - t.seen, 1)
+            t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
+            t.mask, t.centroid, t.area, t.seen = small[k], cents[k], int(small[k].sum()), self.frame
+            keep.append(k)
+        return take(dets, np.array(keep, dtype=int))
+
     def _continue_tracks(self, frame: _Frame) -> dict[int, Track]:
         """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
-        tracks win ties against hidden ones); unmatched tracks count one more frame lost."""
+        tracks win ties against hidden ones); unmatched tracks count the frames since they were seen."""
         cfg = self.config
         live = [t for t in self.tracks if t.lost <= (cfg.coast if t.prompt is not None else cfg.max_age)]
         if live:
-            steps = np.array([min(t.lost + 1, 10) for t in live], float)  # extrapolate 10 frames at most
+            steps = np.array([min(self.frame - t.seen, 10) for t in live], float)  # 10 frames at most
             vel = np.array([t.velocity for t in live])
             predicted = shift(np.stack([t.mask for t in live]), vel[:, 0] * steps, vel[:, 1] * steps)
         else:
@@ -230,15 +257,15 @@ class PromptTracker:
         owner: dict[int, Track] = {}
         for r, c in zip(rows, cols):
             t = live[r]
-            motion = (frame.cents[c] - t.centroid) / (t.lost + 1)
+            motion = (frame.cents[c] - t.centroid) / max(self.frame - t.seen, 1)
             t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
             t.mask, t.centroid, t.area = frame.small[c], frame.cents[c], int(frame.areas[c])
-            t.lost, t.hits = 0, t.hits + 1
+            t.lost, t.seen, t.hits = 0, self.frame, t.hits + 1
             owner[int(c)] = t
         matched = {id(t) for t in owner.values()}
         for t in self.tracks:
             if id(t) not in matched:
-                t.lost += 1
+                t.lost = self.frame - t.seen
         return owner
 
     def _report(self, dets: sv.Detections, owner: dict[int, Track]) -> sv.Detections:
@@ -251,7 +278,7 @@ class PromptTracker:
         return out
 
     def _new_track(self, frame: _Frame, c: int) -> Track:
-        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]))
+        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]), seen=self.frame)
         if self.everything:
             t.id = self._next_id
             self._next_id += 1

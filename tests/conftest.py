@@ -69,10 +69,12 @@ def text_scorer(demo_config):
 
 @pytest.fixture(scope="session")
 def make_session(demo_config, segmenter, text_scorer):
+    from rtseg.config import override
     from rtseg.pipeline import Session
 
-    def make(everything: bool = False) -> Session:
-        return Session(demo_config, everything=everything, segmenter=segmenter, text_scorer=text_scorer)
+    def make(everything: bool = False, keyframes: int = 1) -> Session:
+        config = override(demo_config, keyframes={"every": keyframes})
+        return Session(config, everything=everything, segmenter=segmenter, text_scorer=text_scorer)
 
     return make
 

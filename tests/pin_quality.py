@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 
 import conftest  # noqa: E402,F401  (sets the offline environment first)
 
-from rtseg.config import load_config  # noqa: E402
+from rtseg.config import load_config, override  # noqa: E402
 from rtseg.evaluate import evaluate_arrays  # noqa: E402
 from rtseg.pipeline import Session  # noqa: E402
 from rtseg.segment import FastSAMSegmenter  # noqa: E402
@@ -30,7 +30,7 @@ from rtseg.train.quality import measure  # noqa: E402
 
 from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402
 from test_models import PROMISE as MODEL_METRICS  # noqa: E402
-from test_tracking import KINDS, PROMISE, id_switches, swaps  # noqa: E402
+from test_tracking import KINDS, PROMISE, id_switches, swaps, track_keyframes  # noqa: E402
 
 
 def main() -> None:
@@ -58,6 +58,11 @@ def main() -> None:
             if name == "crossing":
                 out[f"crossing-swaps/{kind}"] = swaps(pred, gt, 1, 2)
             print(name, kind, out[f"{name}/{kind}"], flush=True)
+        pred, segmented = track_keyframes(lambda keyframes: Session(
+            override(config, keyframes={"every": keyframes}), segmenter=segmenter, text_scorer=scorer), video, 4)
+        out[f"keyframes/{name}"] = round(evaluate_arrays(pred, gt)["overall"]["J"], 4)
+        out[f"keyframes-segmented/{name}"] = round(segmented, 3)
+        print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
         if name in ("crossing", "occlusion", "fast", "shake", "showcase"):
             pred = run_labels(Session(config, everything=True, segmenter=segmenter), video)
             out[f"everything-idsw/{name}"] = id_switches(pred, gt)

@@ -107,3 +107,32 @@ def test_text_runs_clip_only_on_acquisition(make_session, synth_video, text_scor
     crops = text_scorer.crops_encoded - before_crops
     assert 0 < crops < 0.1 * segments  # CLIP saw a few crops, not every mask of every frame
     assert set(text_scorer._texts) - texts_before <= {p.text for p in prompts_of(video, "text")}
+
+
+KEYFRAME_VIDEOS = (*sorted(PROMISE), "showcase")
+
+
+def track_keyframes(make_session, video: Path, every: int) -> tuple[np.ndarray, float]:
+    """Label maps of a point-prompted run in keyframe mode, and the fraction of frames segmented."""
+    from rtseg.sinks import label_map
+
+    session = make_session(keyframes=every)
+    for prompt in prompts_of(video, "point"):
+        session.add(prompt)
+    labels, segmented = [], 0
+    for r in session.run(video / "video.mp4"):
+        labels.append(label_map(r.detections, r.image.shape[:2]))
+        segmented += "segment" in r.timings
+    return np.stack(labels), segmented / len(labels)
+
+
+@pytest.mark.parametrize("name", KEYFRAME_VIDEOS)
+def test_keyframe_mode_keeps_quality(make_session, synth_video, name):
+    """Segmenting every 4th frame at most (objects carried in between) stays within 0.05 mean J of
+    segmenting every frame, and skips frames: the share segmented is pinned as a maximum."""
+    video = SHOWCASE if name == "showcase" else synth_video(name)
+    pred, segmented = track_keyframes(make_session, video, 4)
+    j = evaluate_arrays(pred, ground_truth(video))["overall"]["J"]
+    assert j >= FLOORS[f"{name}/point"] - 0.05
+    assert j >= FLOORS[f"keyframes/{name}"] - FLOORS["margin"]
+    assert segmented <= FLOORS[f"keyframes-segmented/{name}"] + 0.05

@@ -30,7 +30,7 @@ from rtseg.synth.world import (
 
 SCENARIOS = (
     "linear", "bounce", "curve", "occlusion", "crossing", "exit", "scale", "rotation", "shake", "fast",
-    "showcase",
+    "showcase", "crowd",
 )
 
 
@@ -91,9 +91,9 @@ def build_scenario(
             paths.append(Path(colour, shape, pos, still(r), spin(rng.uniform(-1, 1))))
         return paths
 
-    if name in ("linear", "bounce", "fast", "shake"):
+    if name in ("linear", "bounce", "fast", "shake", "crowd"):
         n, speed = {"linear": (4, (2, 5)), "bounce": (5, (4, 9)), "fast": (4, (11, 15)),
-                    "shake": (4, (2, 5))}[name]
+                    "shake": (4, (2, 5)), "crowd": (7, (2, 6))}[name]
         paths = random_paths(n, speed)
         if name == "shake":
             jitter = np.cumsum(rng.normal(0, 3.0, size=(frames, 2)), axis=0)
