@@ -342,6 +342,32 @@ def format_row(row: dict[str, Any]) -> str:
             f"  {j} {lat}").rstrip()
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown: one table of runs per sample, then the ratios."""
+    m = report["machine"]
+    lines = [f"{report['date']} | {m['cpu']} ({m['cores']} cores){', ' + m['gpu'] if m['gpu'] else ''} | "
+             f"torch {m['torch']} | `{report['command']}`", ""]
+    for sample in dict.fromkeys(r["sample"] for r in report["rows"]):
+        lines += [f"**{sample}**", "", "| run | FPS | p50 / p95 ms by stage | peak RSS MB | mean J | other |",
+                  "|---|---:|---|---:|---:|---|"]
+        for r in (r for r in report["rows"] if r["sample"] == sample):
+            ms = ", ".join(f"{k} {v['p50']:.1f} / {v['p95']:.1f}" for k, v in r["ms"].items())
+            other = []
+            if "segmented" in r:
+                other.append(f"segmented {r['segmented']:.0%}")
+            if "latency_ms" in r:
+                other.append(f"latency {r['latency_ms']['p50']:.0f} / {r['latency_ms']['p95']:.0f} ms")
+            if "growth_mb" in r:
+                other.append(f"RSS growth {r['growth_mb']:+.1f} MB")
+            j = f"{r['mean_j']:.3f}" if r.get("mean_j") is not None else "-"
+            lines.append(f"| {r['run']} | {r['fps']:.1f} | {ms} | {r['peak_rss_mb']:.0f} | {j} | {'; '.join(other)} |")
+        summary = report["summary"].get(sample, {})
+        if summary:
+            lines += ["", "ratios: " + ", ".join(f"{k} **{v}**" for k, v in summary.items())]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -391,7 +417,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, keyframes: int,
               out: Path, export: str | None = None, soak: int = 0, json_path: str | None = None,
-              quiet: bool = False, command: str = "") -> dict[str, Any]:
+              quiet: bool = False, command: str = "", md_path: str | None = None) -> dict[str, Any]:
     unknown = [r for r in runs if r not in RUNS]
     if unknown:
         raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS)}")
@@ -429,6 +455,9 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    if md_path:
+        Path(md_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(md_path).write_text(markdown(report))
     if not quiet:
         print(json.dumps(report["summary"], indent=1))
     return report

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--soak", type=int, default=0, metavar="N", help="also run N frames and report memory growth")
     b.add_argument("--out", default="out/bench", help="folder for the runs' outputs (default out/bench)")
     b.add_argument("--json", help="write the report to this JSON file")
+    b.add_argument("--md", help="write the report as Markdown tables to this file")
     b.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("eval", help="DAVIS J, F, J&F, recall and decay of a mask folder against ground truth")
@@ -207,7 +208,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.arch:
         runs = [r for r in runs if r != "ultralytics-track"]  # random boxes: nothing to track
     run_bench(args.samples, config, runs, args.frames, args.keyframes, Path(args.out), args.export, args.soak,
-              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, sys.argv[1:])]))
+              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md)
     return 0
 
 
@@ -274,6 +275,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     # Libraries log their own account of a failure; rtseg says it once, in one line.
     logging.getLogger().addHandler(logging.NullHandler())
     if threading.current_thread() is threading.main_thread():

@@ -64,6 +64,7 @@ class _Template:
     weight: np.ndarray  # (h, w) uint8 255 on the object's pixels
     corner: np.ndarray  # (2,) float x y of the patch in the keyframe
     centre: np.ndarray  # (2,) float x y the object turns about, in the patch
+    pad: int  # margin around the object's box in the patch
     offset: np.ndarray = field(default_factory=lambda: np.zeros(2))  # moved since the keyframe
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # per frame
     angle: float = 0.0  # degrees turned since the keyframe
@@ -123,7 +124,7 @@ class MaskCarrier:
                                                                                         x:x + w + 2 * pad]
             moments = cv2.moments(weight, binaryImage=True)
             centre = np.array([moments["m10"], moments["m01"]]) / moments["m00"]
-            self.templates.append(_Template(patch.copy(), weight.copy(), np.array([x0, y0], float), centre))
+            self.templates.append(_Template(patch.copy(), weight.copy(), np.array([x0, y0], float), centre, pad))
 
     def step(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The masks carried to BGR ``image``, and whether they all still fit (it stops at the first
@@ -149,20 +150,21 @@ class MaskCarrier:
         guess = t.angle + t.spin
         tried = {guess: self._match(t, small, guess)}
         if tried[guess][1] > self.turn_when:
+            near = tried[guess][2]  # other angles are matched close to where this one was found
             step = self.turn_step
             for a in (guess - step, guess + step):
-                tried[a] = self._match(t, small, a)
+                tried[a] = self._match(t, small, a, near)
             best = min(tried, key=lambda a: tried[a][0])
             while best != guess and abs(best - guess) < self.max_turn:  # keep turning while it improves
                 nxt = best + (step if best > guess else -step)
-                tried[nxt] = self._match(t, small, nxt)
+                tried[nxt] = self._match(t, small, nxt, near)
                 if tried[nxt][0] >= tried[best][0]:
                     break
                 best = nxt
             if best - step in tried and best + step in tried:
                 fine = best + step * _vertex(np.array([tried[best - step][0], tried[best][0],
                                                        tried[best + step][0]]))
-                tried[fine] = self._match(t, small, fine)
+                tried[fine] = self._match(t, small, fine, near)
                 if tried[fine][0] < tried[best][0]:
                     best = fine
             guess = best
@@ -171,30 +173,37 @@ class MaskCarrier:
         t.spin, t.angle = guess - t.angle, guess
         return changed
 
-    def _match(self, t: _Template, small: np.ndarray, angle: float) -> tuple[float, float, np.ndarray]:
+    def _match(self, t: _Template, small: np.ndarray, angle: float,
+               near: np.ndarray | None = None) -> tuple[float, float, np.ndarray]:
         """(cost, changed, offset) of the best place for ``t`` turned by ``angle`` degrees: ``cost`` is
         the mean squared colour difference there, ``changed`` the fraction of the object's pixels
-        whose colour differs."""
+        whose colour differs. Searched around the predicted place, or within 2 pixels of ``near``."""
         hs, ws = small.shape[:2]
-        patch, weight = t.patch, t.weight
+        patch, weight, inset = t.patch, t.weight, 0
         if abs(angle) > 0.5:
             turn = cv2.getRotationMatrix2D((float(t.centre[0]), float(t.centre[1])), -angle, 1.0)
             size = weight.shape[::-1]
             patch = cv2.warpAffine(patch, turn, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             weight = cv2.warpAffine(weight, turn, size, flags=cv2.INTER_NEAREST)
+        elif t.pad:  # unturned: the margin kept for turning is only cost
+            inset = t.pad
+            patch, weight = patch[inset:-inset, inset:-inset], weight[inset:-inset, inset:-inset]
         th, tw = weight.shape
-        radius = max(2, int(round(self.config.search * self.config.scale)))
-        guess = t.corner + t.offset + t.velocity
+        if near is None:
+            radius = max(2, int(round(self.config.search * self.config.scale)))
+            guess = t.corner + inset + t.offset + t.velocity
+        else:
+            radius, guess = 2, t.corner + inset + near
         x0, y0 = int(np.floor(guess[0])) - radius, int(np.floor(guess[1])) - radius
         wx0, wy0 = max(x0, 0), max(y0, 0)
         wx1, wy1 = min(x0 + tw + 2 * radius, ws), min(y0 + th + 2 * radius, hs)
         if wx1 - wx0 < tw or wy1 - wy0 < th:
-            return np.inf, 1.0, t.offset  # (nearly) out of the frame
+            return np.inf, 1.0, t.offset if near is None else near  # (nearly) out of the frame
         cost = cv2.matchTemplate(small[wy0:wy1, wx0:wx1], patch, cv2.TM_SQDIFF, mask=weight)
         best, _, (bx, by), _ = cv2.minMaxLoc(cost)
         sub = np.array([_vertex(cost[by, bx - 1:bx + 2]) if 0 < bx < cost.shape[1] - 1 else 0.0,
                         _vertex(cost[by - 1:by + 2, bx]) if 0 < by < cost.shape[0] - 1 else 0.0])
-        offset = np.array([wx0 + bx, wy0 + by], float) + sub - t.corner
+        offset = np.array([wx0 + bx, wy0 + by], float) + sub - t.corner - inset
         # Only the object's inner pixels are compared: its edge pixels blend with a background that
         # changes as it moves.
         inner = cv2.erode(weight, np.ones((3, 3), np.uint8)) > 0
@@ -229,5 +238,7 @@ def _warp_into(out: np.ndarray, mask: np.ndarray, box: tuple[int, ...], move: np
 
 def _vertex(v: np.ndarray) -> float:
     """Sub-pixel position (-0.5..0.5) of the minimum of three costs around their middle one."""
+    if not np.isfinite(v).all():
+        return 0.0
     curvature = v[0] - 2 * v[1] + v[2]
     return float(np.clip(0.5 * (v[0] - v[2]) / curvature, -0.5, 0.5)) if curvature > 0 else 0.0

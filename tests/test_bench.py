@@ -1,0 +1,77 @@
+"""``rtseg bench`` on a short synthetic sample: every kind of row is produced and means what it says.
+
+Only the shape and sense of the report are asserted here (timings belong in benchmarks, not tests).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rtseg.bench import Replay, ReplayCamera, steady_fps
+from rtseg.capture import LiveSource
+from rtseg.cli import main
+
+from conftest import DEMO_CONFIG
+
+
+@pytest.fixture(scope="module")
+def report(synth_video, tmp_path_factory):
+    sample = synth_video("crossing")
+    out = tmp_path_factory.mktemp("bench")
+    code = main(["bench", str(sample), "--config", str(DEMO_CONFIG), "--frames", "24", "--quiet",
+                 "--runs", "forward,track-point,track-text,keyframes-point,ultralytics-point,ultralytics-text,"
+                           "ultralytics-track,live", "--out", str(out / "runs"), "--json", str(out / "r.json")])
+    assert code == 0
+    return json.loads((out / "r.json").read_text()), out / "runs" / sample.name
+
+
+def test_every_run_has_a_row_with_its_measures(report):
+    data, _ = report
+    rows = {r["run"]: r for r in data["rows"]}
+    assert set(rows) == {"forward", "track-point", "track-text", "keyframes-point", "ultralytics-point",
+                         "ultralytics-text", "ultralytics-track", "live"}
+    for row in rows.values():
+        assert row["fps"] > 0 and row["peak_rss_mb"] > 0
+    assert rows["forward"]["mean_j"] is None  # no prompts, nothing to score
+    for run in ("track-point", "track-text", "keyframes-point", "ultralytics-point", "ultralytics-track"):
+        assert 0 <= rows[run]["mean_j"] <= 1
+    assert rows["track-point"]["mean_j"] > 0.8  # the same pipeline the quality tests pin
+    assert set(rows["track-point"]["ms"]) >= {"segment", "track", "frame", "output"}
+    assert rows["track-point"]["segmented"] == 1.0
+    assert rows["keyframes-point"]["segmented"] < 0.6 and "carry" in rows["keyframes-point"]["ms"]
+    assert rows["live"]["latency_ms"]["p50"] > 0
+    assert {"track_point_vs_forward", "track_text_vs_point", "keyframes_point_vs_track_point",
+            "mean_j_min_rtseg_minus_best_peer"} <= set(data["summary"][rows["forward"]["sample"]])
+    assert data["machine"]["cores"] and data["command"].startswith("rtseg bench")
+
+
+def test_the_runs_write_what_rtseg_track_writes(report):
+    _, runs = report
+    folder = runs / "track-point"
+    assert (folder / "overlay.mp4").stat().st_size > 0
+    assert len(list((folder / "masks").glob("*.png"))) == 24
+    assert len((folder / "tracks.jsonl").read_text().splitlines()) == 24
+
+
+def test_replay_sources_loop_and_keep_time():
+    images = [np.full((8, 8, 3), i, np.uint8) for i in range(3)]
+    frames = list(Replay(images, 10.0, 7))
+    assert [int(f.image[0, 0, 0]) for f in frames] == [0, 1, 2, 0, 1, 2, 0]
+    assert frames[5].time == pytest.approx(0.5)
+    camera = ReplayCamera(images, 100.0)
+    with LiveSource(0, "replay", capture=camera) as live:
+        assert live.size == (8, 8) and live.fps == 100.0
+        first = next(iter(live))
+    assert first.image.shape == (8, 8, 3)
+    assert steady_fps([0.1 * i for i in range(30)]) == pytest.approx(10.0)
+
+
+def test_bad_bench_input_is_one_line(tmp_path, capsys):
+    code = main(["bench", str(tmp_path / "nothing"), "--config", str(DEMO_CONFIG), "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not a sample" in err[0]
+    code = main(["bench", str(tmp_path), "--runs", "warp-speed", "--config", str(DEMO_CONFIG), "--out", str(tmp_path)])
+    assert code == 2 and "unknown run" in capsys.readouterr().err
