@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -16,8 +17,10 @@ from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
 from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.render import Renderer
+from rtseg.segment import Segmenter
 from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
 from rtseg.stages import Worker, prefetch
+from rtseg.text import TextScorer
 
 
 class RateMeter:
@@ -50,8 +53,14 @@ def display_available() -> bool:
 
 def run_track(source: str, config: Config, objects: list[Prompt], everything: bool = False,
               output: str | None = None, masks: str | None = None, jsonl: str | None = None,
-              show: bool | None = None, max_frames: int | None = None, quiet: bool = False) -> int:
-    """Run the whole app; returns the exit code. Raises RtsegError for bad input."""
+              show: bool | None = None, max_frames: int | None = None, quiet: bool = False,
+              segmenter: Segmenter | None = None, text_scorer: TextScorer | None = None,
+              on_result: Callable[[FrameResult], None] | None = None) -> int:
+    """Run the whole app; returns the exit code. Raises RtsegError for bad input.
+
+    ``segmenter`` and ``text_scorer`` are models already loaded (``rtseg web`` shares one of each
+    between its browser sessions); ``on_result`` sees each frame's result as it is done.
+    """
     # Check everything that can be checked before loading a model or opening a camera.
     for path in (output, jsonl):
         if path:
@@ -72,7 +81,7 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
             for prompt in objects:
                 validate(prompt, *src.size)
         # With a text prompt, CLIP is required: a missing model is an error, not a fallback.
-        session = Session(config, everything=everything,
+        session = Session(config, everything=everything, segmenter=segmenter, text_scorer=text_scorer,
                           text_required=any(isinstance(p, TextPrompt) for p in objects))
         for prompt in objects:
             session.add(prompt)
@@ -128,6 +137,8 @@ def run_track(source: str, config: Config, objects: list[Prompt], everything: bo
             result = session.step(frame)
             meter.tick(result.timings)
             outputs.put((result, meter.line()))
+            if on_result is not None:
+                on_result(result)
             done += 1
             if window is not None and "overlay" in shown and not window.show(shown["overlay"]):
                 break
