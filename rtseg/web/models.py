@@ -50,26 +50,32 @@ class SharedSegmenter:
 
 
 class LoadedModels:
-    """The segmenter and the CLIP model of one config.
+    """The segmenter and the CLIP model of one config (:meth:`load` loads them).
 
     A CLIP model that cannot be loaded is not fatal: clicks and boxes still work, and a text prompt
     is refused with ``clip_error`` as the reason.
     """
 
-    def __init__(self, config: Config) -> None:
-        m = config.model
-        self.segmenter = FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
-        self.text_scorer: TextScorer | None = None
-        self.clip_error: str | None = None if m.clip else "no CLIP model is configured (model.clip)"
-        if m.clip:
-            try:
-                self.text_scorer = TextScorer(m.clip, device=self.segmenter.device)
-            except RtsegError as exc:
-                self.clip_error = str(exc)
+    def __init__(self, config: Config, segmenter: FastSAMSegmenter, text_scorer: TextScorer | None,
+                 clip_error: str | None = None) -> None:
+        self.segmenter, self.text_scorer = segmenter, text_scorer
+        self.clip_error = None if text_scorer else clip_error or "no CLIP model is configured (model.clip)"
         # Without CLIP, a Session must not try to load it again for every run.
-        self.config = config if self.text_scorer else dataclasses.replace(
+        self.config = config if text_scorer else dataclasses.replace(
             config, model=dataclasses.replace(config.model, clip=""))
         self.lock = threading.Lock()
+
+    @classmethod
+    def load(cls, config: Config) -> "LoadedModels":
+        m = config.model
+        segmenter = FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+        text_scorer, clip_error = None, None
+        if m.clip:
+            try:
+                text_scorer = TextScorer(m.clip, device=segmenter.device)
+            except RtsegError as exc:
+                clip_error = str(exc)
+        return cls(config, segmenter, text_scorer, clip_error)
 
     def for_settings(self, settings: Settings) -> tuple[Config, SharedSegmenter]:
         """The config of a run with these settings, and a segmenter view that applies them."""
@@ -81,11 +87,11 @@ class LoadedModels:
 class ModelBank:
     """Configs by name (the first is the default), each loaded once, on first use, then shared."""
 
-    def __init__(self, configs: dict[str, Config]) -> None:
+    def __init__(self, configs: dict[str, Config], loaded: dict[str, LoadedModels] | None = None) -> None:
         if not configs:
             raise RtsegError("no config to serve")
         self.configs = configs
-        self._loaded: dict[str, LoadedModels] = {}
+        self._loaded: dict[str, LoadedModels] = dict(loaded or {})
         self._lock = threading.Lock()
 
     @property
@@ -97,7 +103,7 @@ class ModelBank:
             raise RtsegError(f"unknown config {name!r} (this server has: {', '.join(self.configs)})")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = LoadedModels(self.configs[name])
+                self._loaded[name] = LoadedModels.load(self.configs[name])
             return self._loaded[name]
 
 
