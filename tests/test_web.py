@@ -155,6 +155,7 @@ def test_click_run_download_and_score(page, tmp_path):
     page.wait_for_function(f"() => document.querySelector('#prompts').innerText.includes('point +{x},{y}')")
     start = time.time()
     page.click("#run")
+    page.get_by_text("/300 frames").first.wait_for(timeout=60_000)  # the progress bar counts frames
     wait_status(page, "Done: 300 frames", timeout=240_000)
     seconds = time.time() - start
     page.wait_for_selector("#result-video video[src]", timeout=30_000)

@@ -53,7 +53,8 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
     loaded = bank.get(bank.default)
     model = loaded.config.model
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as page:
+    # Gradio's copies of results older than a day are deleted (checked hourly).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as page:
         state = gr.State(WebState(), delete_callback=jobs.remove_folder)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
@@ -91,7 +92,8 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         status = gr.Markdown("Upload a video or an image to start.", elem_id="status")
         run = gr.Button("Run", variant="primary", elem_id="run")
         with gr.Row():
-            video = gr.Video(label="Overlay", elem_id="result-video", interactive=False, autoplay=True, loop=True)
+            video = gr.Video(label="Overlay", show_label=False, elem_id="result-video", interactive=False,
+                             autoplay=True, loop=True)
             with gr.Column():
                 table = gr.Dataframe(headers=["id", "prompt", "frames seen"], label="Tracked objects",
                                      elem_id="objects", interactive=False)
