@@ -90,6 +90,8 @@ def test_upload_a_video_or_an_image(tmp_path):
     message = jobs.load_source(state, image, 2**30)
     assert "frame.png" in message and "640x480" in message
     assert state.frames == 1 and state.prompts == []  # a new upload starts with no objects
+    jobs.forget_source(state)
+    assert state.source is None and state.first is None
 
 
 # -- prompts ---------------------------------------------------------------------------------------

@@ -82,8 +82,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
                     box_text = gr.Textbox(label="Box", placeholder="x1,y1,x2,y2", elem_id="box-text", scale=3)
                     add_box = gr.Button("Add box", elem_id="add-box", scale=1)
                 with gr.Row():
-                    text = gr.Textbox(label="Text", placeholder="the red circle", elem_id="text", scale=3,
-                                      interactive=loaded.text_scorer is not None)
+                    text = gr.Textbox(label="Text", placeholder="the red circle", elem_id="text", scale=3)
                     add_text = gr.Button("Add text", elem_id="add-text", scale=1)
                 with gr.Row():
                     everything = gr.Checkbox(label="everything", elem_id="everything")
@@ -126,8 +125,9 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
 
         @guarded
         def on_upload(v: dict) -> dict:
-            if v[upload] is None:
-                return {status: "Upload a video or an image to start."}
+            if v[upload] is None:  # the upload was cleared
+                jobs.forget_source(v[state])
+                return view(v, "Upload a video or an image to start.")
             return view(v, jobs.load_source(v[state], v[upload], max_bytes))
 
         @guarded

@@ -117,6 +117,12 @@ def load_source(state: WebState, path: str | Path, max_bytes: int) -> str:
     return f"**{path.name}**: {w}x{h}, {count}. Click the first frame to add objects."
 
 
+def forget_source(state: WebState) -> None:
+    """No upload and no first frame any more (nor prompts, which were on it)."""
+    state.source, state.name, state.first, state.frames, state.segments = None, "", None, None, None
+    reset_prompts(state)
+
+
 def use_frame(state: WebState, rgb: np.ndarray) -> str:
     """Make a webcam frame (RGB) the first frame to click on (forgetting the prompts)."""
     state.source, state.name, state.frames, state.segments = None, "webcam frame", None, None
