@@ -189,11 +189,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     for name, path in zip(config_names(paths), paths):
         configs[name] = override(load_config(path), model={"weights": args.model, "clip": args.clip_model,
                                                            "device": args.device})
-    try:
-        from rtseg.web.app import serve  # gradio is an extra, imported for this command only
-    except ImportError as exc:
-        raise RtsegError(f"rtseg web needs {exc.name or 'gradio'}, which is not installed: "
-                         "pip install -e '.[web]'") from exc
+    from rtseg.web.server import serve  # imports gradio (an extra) for this command only
+
     return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb)
 
 

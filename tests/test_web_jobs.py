@@ -281,6 +281,7 @@ def one_line_error(capsys, argv, *words):
 def test_web_without_gradio_names_the_extra(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now raises ImportError
     monkeypatch.delitem(sys.modules, "rtseg.web.app", raising=False)
+    monkeypatch.delattr("rtseg.web.app", raising=False)
     one_line_error(capsys, ["web", "--config", DEMO_CONFIG], "needs gradio", "pip install -e '.[web]'")
 
 

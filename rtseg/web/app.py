@@ -13,16 +13,13 @@ traceback.
 from __future__ import annotations
 
 import functools
-import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from rtseg.config import Config
 from rtseg.errors import RtsegError
 from rtseg.web import jobs
 from rtseg.web.jobs import WebState
@@ -201,25 +198,13 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
     return page
 
 
-def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860, max_concurrent: int = 1,
-          max_upload_mb: float = 200.0) -> int:
-    """Load the models, then serve the page until Ctrl-C. Raises RtsegError for bad options."""
-    if max_concurrent < 1:
-        raise RtsegError(f"--max-concurrent must be >= 1, got {max_concurrent}")
-    if max_upload_mb <= 0:
-        raise RtsegError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
-    with tempfile.TemporaryDirectory(prefix="rtseg-web-") as tmp:
-        workdir = Path(tmp)
-        os.environ.setdefault("GRADIO_TEMP_DIR", str(workdir / "uploads"))  # uploads go when the server goes
-        bank = ModelBank(configs)
-        bank.get(bank.default)  # a model that cannot be loaded stops the server here, in one line
-        page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent)
-        page.queue(default_concurrency_limit=max_concurrent)
-        theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
-        try:
-            page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_upload_mb:g}mb",
-                        allowed_paths=[str(workdir)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
-                        footer_links=[], pwa=False, mcp_server=False, quiet=False)
-        except OSError as exc:
-            raise RtsegError(f"cannot serve on {host}:{port}: {exc}".splitlines()[0]) from exc
-    return 0
+def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, max_upload_mb: float) -> None:
+    """Serve ``page`` until Ctrl-C: a queue, no share link, system fonts, uploads limited in size."""
+    page.queue(default_concurrency_limit=max_concurrent)
+    theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
+    try:
+        page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_upload_mb:g}mb",
+                    allowed_paths=[str(workdir)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
+                    footer_links=[], pwa=False, mcp_server=False, quiet=False)
+    except OSError as exc:
+        raise RtsegError(f"cannot serve on {host}:{port}: {exc}".splitlines()[0]) from exc
