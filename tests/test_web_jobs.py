@@ -300,3 +300,12 @@ def test_web_port_in_use(capsys, server_tmp):
         busy.listen()
         port = busy.getsockname()[1]
         one_line_error(capsys, ["web", "--config", DEMO_CONFIG, "--port", port], f"cannot serve on 127.0.0.1:{port}")
+
+
+def test_runs_and_streams_share_one_concurrency_limit(bank, tmp_path):
+    """A run and a webcam stream both hold the model: they queue behind one limit (--max-concurrent)."""
+    from rtseg.web.app import build
+
+    page = build(bank, tmp_path, max_upload_mb=5, max_concurrent=2)
+    limits = {fn.name: (fn.concurrency_limit, fn.concurrency_id) for fn in page.fns.values()}
+    assert limits["on_run"] == limits["on_stream"] == (2, "model")
