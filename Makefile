@@ -7,8 +7,10 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 # ultralytics and matplotlib keep their settings here, not in the home folder
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
+# Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo test lint models samples clean
+.PHONY: setup demo web test lint models samples clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +27,10 @@ demo: setup
 		--output $(OUT)/overlay.mp4 --save-masks $(OUT)/masks --save-json $(OUT)/tracks.jsonl
 	$(BIN)/rtseg eval $(OUT)/masks samples/showcase/gt --json $(OUT)/scores.json
 	@echo "overlay: $(OUT)/overlay.mp4  masks: $(OUT)/masks/  records: $(OUT)/tracks.jsonl"
+
+# The browser app on http://127.0.0.1:7860 with the bundled models (Ctrl-C stops it).
+web: setup
+	$(BIN)/rtseg web --config configs/demo.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

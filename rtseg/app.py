@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -17,8 +18,10 @@ from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
 from rtseg.prompts import Prompt, TextPrompt, validate
 from rtseg.render import Renderer
+from rtseg.segment import Segmenter
 from rtseg.sinks import JsonlWriter, MaskWriter, VideoOutput, check_writable, frame_record
 from rtseg.stages import Worker, prefetch
+from rtseg.text import TextScorer
 
 
 class RateMeter:
@@ -67,9 +70,14 @@ def display_available() -> bool:
 def run_track(source: str | Source, config: Config, objects: list[Prompt], everything: bool = False,
               output: str | None = None, masks: str | None = None, jsonl: str | None = None,
               show: bool | None = None, max_frames: int | None = None, quiet: bool = False,
-              stats: RunStats | None = None) -> int:
-    """Run the whole app; returns the exit code. Raises RtsegError for bad input. ``stats``, when
-    given, collects per-frame timings."""
+              segmenter: Segmenter | None = None, text_scorer: TextScorer | None = None,
+              on_result: Callable[[FrameResult], None] | None = None, stats: RunStats | None = None) -> int:
+    """Run the whole app; returns the exit code. Raises RtsegError for bad input.
+
+    ``segmenter`` and ``text_scorer`` are models already loaded (``rtseg web`` shares one of each
+    between its browser sessions); ``on_result`` sees each frame's result as it is done; ``stats``,
+    when given, collects per-frame timings (``rtseg bench``).
+    """
     # Check everything that can be checked before loading a model or opening a camera.
     for path in (output, jsonl):
         if path:
@@ -90,7 +98,7 @@ def run_track(source: str | Source, config: Config, objects: list[Prompt], every
             for prompt in objects:
                 validate(prompt, *src.size)
         # With a text prompt, CLIP is required: a missing model is an error, not a fallback.
-        session = Session(config, everything=everything,
+        session = Session(config, everything=everything, segmenter=segmenter, text_scorer=text_scorer,
                           text_required=any(isinstance(p, TextPrompt) for p in objects))
         for prompt in objects:
             session.add(prompt)
@@ -158,6 +166,8 @@ def run_track(source: str | Source, config: Config, objects: list[Prompt], every
                 stats.add("frame", (time.perf_counter() - t0) * 1000)
                 stats.frames += 1
             outputs.put((result, meter.line()))
+            if on_result is not None:
+                on_result(result)
             done += 1
             if window is not None and "overlay" in shown and not window.show(shown["overlay"]):
                 break

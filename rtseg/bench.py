@@ -1,6 +1,7 @@
 """``rtseg bench``: rtseg and what a user would otherwise run, timed in one run on the same frames.
 
-Runs (all on the first ``frames`` frames of each sample, one model loaded the same way):
+Runs (all on the first ``frames`` frames of each sample; rtseg's runs and the bare forward share one
+loaded model):
 
 ==================== =====================================================================
 ``forward``          the bare model: ultralytics FastSAM predict, no prompts
@@ -269,7 +270,8 @@ class Bench:
         with MemoryProbe() as probe:
             run_track(str(sample.video), config, sample.prompts(kind), output=str(folder / "overlay.mp4"),
                       masks=str(folder / "masks"), jsonl=str(folder / "tracks.jsonl"), show=False,
-                      max_frames=len(sample.frames), quiet=True, stats=stats)
+                      max_frames=len(sample.frames), quiet=True, segmenter=self.segmenter(weights),
+                      text_scorer=self.scorer(), stats=stats)
         j = None
         if sample.gt is not None:
             _, pred = load_folder(folder / "masks", [f"{i:05d}.png" for i in range(len(sample.frames))])
@@ -287,7 +289,8 @@ class Bench:
         with MemoryProbe() as probe:
             run_track(source, self.config, sample.prompts(kind), output=str(folder / "overlay.mp4"),
                       masks=str(folder / "masks"), jsonl=str(folder / "tracks.jsonl"), show=False,
-                      max_frames=max(len(sample.frames) // 2, 10), quiet=True, stats=stats)
+                      max_frames=max(len(sample.frames) // 2, 10), quiet=True, segmenter=self.segmenter(),
+                      text_scorer=self.scorer(), stats=stats)
         return self.record(sample, "live", steady_fps(stats.done), stats.stages, probe, None,
                            latency=stats.latency, dropped=source.dropped)
 
@@ -327,7 +330,8 @@ class Bench:
         with MemoryProbe() as probe:
             run_track(Probe(sample.frames, sample.fps, frames), config, sample.prompts("point"),
                       output=str(folder / "overlay.mp4"), masks=str(folder / "masks"),
-                      jsonl=str(folder / "tracks.jsonl"), show=False, quiet=True, stats=stats)
+                      jsonl=str(folder / "tracks.jsonl"), show=False, quiet=True, segmenter=self.segmenter(),
+                      text_scorer=self.scorer(), stats=stats)
         trace.append((frames, round(rss_mb(), 1)))
         base = next((mb for i, mb in trace if i >= len(sample.frames)), trace[0][1])
         return self.record(sample, f"soak-{frames}", steady_fps(stats.done), stats.stages, probe, None,

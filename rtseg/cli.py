@@ -1,4 +1,4 @@
-"""The ``rtseg`` command line: track, export, eval, synth, train.
+"""The ``rtseg`` command line: track, web, export, eval, synth, train.
 
 Every problem with the user's input ends in one line on stderr and exit code 2; Ctrl-C ends a run
 with exit code 130 and leaves every output written so far valid.
@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     t.set_defaults(objects=[])
+
+    w = sub.add_parser("web", help="the browser app on localhost: upload or webcam, click objects, run, download")
+    w.add_argument("--config", action="append", metavar="FILE",
+                   help="YAML config (configs/*.yaml); give several to choose between them in the page")
+    w.add_argument("--model", help="override the configs' model: fastsam-s, fastsam-x or a FastSAM .pt path")
+    w.add_argument("--clip-model", help="override the configs' open_clip NAME[:PRETRAINED] for text prompts")
+    w.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    w.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    w.add_argument("--port", type=int, default=7860)
+    w.add_argument("--max-concurrent", type=int, default=1, metavar="N", help="runs at once (default 1)")
+    w.add_argument("--max-upload-mb", type=float, default=200, metavar="N", help="largest upload (default 200)")
 
     x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
     x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")
@@ -212,6 +223,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from rtseg.config import load_config, override
+    from rtseg.web.models import config_names
+
+    paths: list[str | None] = list(args.config or [None])
+    configs = {}
+    for name, path in zip(config_names(paths), paths):
+        configs[name] = override(load_config(path), model={"weights": args.model, "clip": args.clip_model,
+                                                           "device": args.device})
+    from rtseg.web.server import serve  # imports gradio (an extra) for this command only
+
+    return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from rtseg.export import export_model
 
@@ -282,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C and SIGTERM end a run cleanly, even where a shell started rtseg with SIGINT ignored.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _on_sigterm)
-    handler = {"track": cmd_track, "export": cmd_export, "eval": cmd_eval, "synth": cmd_synth,
+    handler = {"track": cmd_track, "web": cmd_web, "export": cmd_export, "eval": cmd_eval, "synth": cmd_synth,
                "train": cmd_train, "bench": cmd_bench}[args.command]
     try:
         return handler(args)

@@ -1,7 +1,7 @@
 """Shared fixtures: the bundled models (loaded once), synthetic videos (made once), and helpers.
 
-Tests never train a model and never write outside their temp folders: ultralytics' and
-matplotlib's config folders point into a temp folder before anything imports them.
+Tests never train a model and never write outside their temp folders: ultralytics', matplotlib's
+and gradio's folders point into a temp folder before anything imports them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 _TMP = tempfile.mkdtemp(prefix="rtseg-tests-")
 os.environ["YOLO_CONFIG_DIR"] = os.path.join(_TMP, "yolo")
 os.environ["MPLCONFIGDIR"] = os.path.join(_TMP, "mpl")
+os.environ["GRADIO_TEMP_DIR"] = os.path.join(_TMP, "gradio")  # read once, when gradio is imported
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 

@@ -63,6 +63,12 @@ def main() -> None:
         out[f"keyframes/{name}"] = round(evaluate_arrays(pred, gt)["overall"]["J"], 4)
         out[f"keyframes-segmented/{name}"] = round(segmented, 3)
         print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
+        if name == "showcase":  # what tests/test_web.py clicks in the browser: object 1 by its point
+            session = Session(config, segmenter=segmenter, text_scorer=scorer)
+            session.add(prompts_of(video, "point")[0])
+            res = evaluate_arrays(run_labels(session, video), gt, objects=[1])
+            out["web/showcase-point-1"] = round(res["objects"]["1"]["J"], 4)
+            print(name, "web point object 1", out["web/showcase-point-1"], flush=True)
         if name in ("crossing", "occlusion", "fast", "shake", "showcase"):
             pred = run_labels(Session(config, everything=True, segmenter=segmenter), video)
             out[f"everything-idsw/{name}"] = id_switches(pred, gt)

@@ -1,0 +1,210 @@
+"""``rtseg web``: the browser app (Gradio) on localhost, over the same pipeline as ``rtseg track``.
+
+The page: upload a video or an image (or turn on the webcam), add objects on the first frame
+(clicks, negative clicks, a drawn or typed box, a text, everything), choose the config and the
+segmenter's settings, run with a progress bar, then watch the overlay video, read the table of
+tracked objects and download the masks (zip of indexed PNGs) and the JSON lines.
+
+Gradio is imported here (``rtseg web`` alone needs it). Every handler only moves values between
+the page and :mod:`rtseg.web.jobs`; a bad input becomes a line in the page's status area, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from rtseg.errors import RtsegError
+from rtseg.web import jobs
+from rtseg.web.jobs import WebState
+from rtseg.web.models import ModelBank, Settings
+
+TITLE = "rtseg web"
+INTRO = ("Upload a video or an image, click the objects to follow on its first frame (or draw a box, "
+         "type a text, or tick *everything*), then **Run**. The same pipeline as `rtseg track`: FastSAM "
+         "segments, a mask-IoU tracker follows, CLIP reads text prompts.")
+# System fonts only: the page must load and render without reaching any other host.
+FONT = ("ui-sans-serif", "system-ui", "sans-serif")
+FONT_MONO = ("ui-monospace", "Consolas", "monospace")
+CSS = "#status p { margin: 0.2em 0; } #first-frame img { cursor: crosshair; }"
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line the page shows for a failure."""
+    if isinstance(exc, RtsegError):
+        return f"**Error:** {exc}"
+    print(f"rtseg web: internal error: {''.join(traceback.format_exception(exc))}", file=sys.stderr)
+    first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return f"**Internal error:** {first} (the server's log has the details)"
+
+
+def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: int) -> Any:
+    """The Gradio Blocks of the page (not launched)."""
+    max_bytes = int(max_upload_mb * 2**20)
+    loaded = bank.get(bank.default)
+    model = loaded.config.model
+
+    # Gradio's copies of results older than a day are deleted (checked hourly).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as page:
+        state = gr.State(WebState(), delete_callback=jobs.remove_folder)
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Tab("Video or image"):
+                    upload = gr.File(label=f"Video or image (up to {max_upload_mb:g} MB)", type="filepath",
+                                     elem_id="upload")
+                with gr.Tab("Webcam"):
+                    webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                                      elem_id="webcam")
+                    live = gr.Image(label="Live overlay", type="numpy", interactive=False, elem_id="live")
+                    capture = gr.Button("Use the current camera frame as the first frame", elem_id="capture")
+                with gr.Accordion("Settings", open=False):
+                    config_name = gr.Dropdown(list(bank.configs), value=bank.default, label="Config (model)",
+                                              elem_id="config")
+                    imgsz = gr.Slider(160, 1280, value=model.imgsz, step=32, label="Inference size (imgsz)")
+                    conf = gr.Slider(0.05, 0.95, value=model.conf, step=0.05, label="Confidence")
+                    iou = gr.Slider(0.1, 0.95, value=model.iou, step=0.05, label="IoU threshold (NMS)")
+            with gr.Column(scale=2):
+                first = gr.Image(label="First frame: click to add objects", type="numpy", interactive=False,
+                                 elem_id="first-frame", format="png")
+                mode = gr.Radio(list(jobs.CLICK_MODES), value=next(iter(jobs.CLICK_MODES)), label="A click adds",
+                                elem_id="click-mode")
+                with gr.Row():
+                    box_text = gr.Textbox(label="Box", placeholder="x1,y1,x2,y2", elem_id="box-text", scale=3)
+                    add_box = gr.Button("Add box", elem_id="add-box", scale=1)
+                with gr.Row():
+                    text = gr.Textbox(label="Text", placeholder="the red circle", elem_id="text", scale=3)
+                    add_text = gr.Button("Add text", elem_id="add-text", scale=1)
+                with gr.Row():
+                    everything = gr.Checkbox(label="everything", elem_id="everything")
+                    reset = gr.Button("Reset objects", elem_id="reset")
+                prompts = gr.Markdown("No objects yet.", elem_id="prompts")
+        status = gr.Markdown("Upload a video or an image to start.", elem_id="status")
+        run = gr.Button("Run", variant="primary", elem_id="run")
+        with gr.Row():
+            video = gr.Video(label="Overlay", show_label=False, elem_id="result-video", interactive=False,
+                             autoplay=True, loop=True)
+            with gr.Column():
+                table = gr.Dataframe(headers=["id", "prompt", "frames seen"], label="Tracked objects",
+                                     elem_id="objects", interactive=False)
+                files = gr.File(label="Downloads: masks (indexed PNGs) and JSON lines", file_count="multiple",
+                                elem_id="downloads", interactive=False)
+
+        # Each handler gets one dict of its inputs' values, by component.
+        def inputs(*extra: Any) -> set[Any]:
+            return {state, config_name, imgsz, conf, iou, *extra}
+
+        def settings_of(v: dict) -> Settings:
+            return Settings(v[config_name], int(v[imgsz]), float(v[conf]), float(v[iou]))
+
+        def guarded(fn: Callable[..., dict]) -> Callable[..., dict]:
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> dict:
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:  # a line in the page instead of a traceback
+                    return {status: error_line(exc)}
+            return wrapper
+
+        def view(v: dict, message: str) -> dict:
+            """The first frame with its prompts, the list of objects, and a message."""
+            st: WebState = v[state]  # changed in place: each browser session has its own
+            return {first: jobs.preview(st, bank, settings_of(v)), prompts: jobs.describe(st), status: message,
+                    everything: st.everything}
+
+        prompt_outputs = [first, prompts, status, everything]
+
+        @guarded
+        def on_upload(v: dict) -> dict:
+            if v[upload] is None:  # the upload was cleared
+                jobs.forget_source(v[state])
+                return view(v, "Upload a video or an image to start.")
+            return view(v, jobs.load_source(v[state], v[upload], max_bytes))
+
+        @guarded
+        def on_click(v: dict, evt: gr.SelectData) -> dict:
+            x, y = evt.index
+            return view(v, jobs.click(v[state], float(x), float(y), jobs.CLICK_MODES[v[mode]]))
+
+        @guarded
+        def on_box(v: dict) -> dict:
+            return view(v, jobs.add(v[state], jobs.parse_box(v[box_text])))
+
+        @guarded
+        def on_text(v: dict) -> dict:
+            clip_error = bank.get(v[config_name]).clip_error
+            return view(v, jobs.add(v[state], jobs.text_prompt(v[text], clip_error)))
+
+        @guarded
+        def on_everything(v: dict) -> dict:
+            st: WebState = v[state]
+            if st.everything != v[everything]:
+                st.everything = v[everything]
+                st.changed()
+            return view(v, "Everything: every other segment gets an id too." if st.everything else "")
+
+        @guarded
+        def on_reset(v: dict) -> dict:
+            jobs.reset_prompts(v[state])
+            return view(v, "Objects reset.")
+
+        @guarded
+        def on_settings(v: dict) -> dict:
+            return {first: jobs.preview(v[state], bank, settings_of(v))}
+
+        @guarded
+        def on_run(v: dict, progress: gr.Progress = gr.Progress()) -> dict:
+            def report(done: int, total: int | None) -> None:
+                progress((done, total), desc="tracking", unit="frames")
+
+            result = jobs.run_job(v[state], bank, settings_of(v), workdir, report)
+            seen = sum(1 for row in result.table if row[2])
+            return {video: str(result.video), table: result.table, files: [str(result.masks_zip), str(result.jsonl)],
+                    status: f"Done: {result.frames} frames, {seen} of {len(result.table)} objects seen."}
+
+        @guarded
+        def on_stream(v: dict) -> dict:
+            if v[webcam] is None:
+                return {}
+            return {live: jobs.live_frame(v[state], bank, settings_of(v), v[webcam])}
+
+        @guarded
+        def on_capture(v: dict) -> dict:
+            st: WebState = v[state]
+            if st.last_live is None:
+                raise RtsegError("turn the webcam on first")
+            return view(v, jobs.use_frame(st, st.last_live))
+
+        upload.change(on_upload, inputs(upload), prompt_outputs)
+        first.select(on_click, inputs(mode), prompt_outputs)
+        add_box.click(on_box, inputs(box_text), prompt_outputs)
+        box_text.submit(on_box, inputs(box_text), prompt_outputs)
+        add_text.click(on_text, inputs(text), prompt_outputs)
+        text.submit(on_text, inputs(text), prompt_outputs)
+        everything.input(on_everything, inputs(everything), prompt_outputs)
+        reset.click(on_reset, inputs(), prompt_outputs)
+        gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, inputs(), [first, status])
+        run.click(on_run, inputs(), [video, table, files, status], concurrency_limit=max_concurrent,
+                  concurrency_id="model")
+        webcam.stream(on_stream, inputs(webcam), [live, status], stream_every=0.2, concurrency_limit=max_concurrent,
+                      concurrency_id="model", show_progress="hidden")
+        capture.click(on_capture, inputs(), prompt_outputs)
+    return page
+
+
+def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, max_upload_mb: float) -> None:
+    """Serve ``page`` until Ctrl-C: a queue, no share link, system fonts, uploads limited in size."""
+    page.queue(default_concurrency_limit=max_concurrent)
+    theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
+    try:
+        page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_upload_mb:g}mb",
+                    allowed_paths=[str(workdir)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
+                    footer_links=[], pwa=False, mcp_server=False, quiet=False)
+    except OSError as exc:
+        raise RtsegError(f"cannot serve on {host}:{port}: {exc}".splitlines()[0]) from exc

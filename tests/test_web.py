@@ -1,0 +1,248 @@
+"""``rtseg web`` in a real browser: the server on localhost, Debian's Chromium (headless) driven by
+Playwright, the bundled sample uploaded and clicked as a person would.
+
+Playwright drives the system Chromium (no browser download). Without Chromium these tests skip,
+unless RTSEG_REQUIRE_BROWSER is set (as in CI), where they fail. A screenshot of the result page
+is kept in $RTSEG_ARTIFACTS (or the test's temp folder) and its path printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtseg.evaluate import evaluate_arrays, load_folder
+
+from conftest import DEMO_CONFIG, ROOT, SHOWCASE
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+FLOORS = json.loads((Path(__file__).with_name("quality.json")).read_text())
+MAX_UPLOAD_MB = 5
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a synthetic webcam
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("RTSEG_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here (RTSEG_REQUIRE_BROWSER is set): apt-get install chromium")
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``rtseg web`` on a free localhost port with the demo config; yields its URL."""
+    chromium_path()
+    tmp = tmp_path_factory.mktemp("web-server")
+    port = free_port()
+    env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "gradio"), "HF_HOME": str(tmp / "hf"),
+           "XDG_CACHE_HOME": str(tmp / "cache"), "TMPDIR": str(tmp)}
+    log = open(tmp / "server.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "rtseg.cli", "web", "--config", str(DEMO_CONFIG), "--port",
+                             str(port), "--max-upload-mb", str(MAX_UPLOAD_MB)], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"rtseg web exited with {proc.returncode}: {log.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline:
+            proc.kill()
+            pytest.fail("rtseg web did not answer within 120 s")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    home = tmp_path_factory.mktemp("browser-home")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), headless=True, args=BROWSER_ARGS,
+                              env={**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+                                   "XDG_CACHE_HOME": str(home / "cache")})
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A new browser session on the app; fails the test if the page reached for any other host."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    elsewhere: list[str] = []
+    pg.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith((server, "data:", "blob:")) else None)
+    pg.goto(server)
+    pg.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+    yield pg
+    context.close()
+    assert not elsewhere, f"the page reached beyond localhost: {elsewhere[:5]}"
+
+
+def artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("RTSEG_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def upload(page, path: Path) -> None:
+    page.set_input_files("#upload input[type=file]", str(path))
+
+
+def status(page) -> str:
+    return page.locator("#status").inner_text()
+
+
+def wait_status(page, *words: str, timeout: float = 60_000) -> str:
+    page.wait_for_function("words => words.every(w => document.querySelector('#status').innerText.includes(w))",
+                           arg=list(words), timeout=timeout)
+    return status(page)
+
+
+def click_pixel(page, x: float, y: float) -> None:
+    """Click the first-frame image at pixel (x, y), wherever and however large the page shows it."""
+    img = page.locator("#first-frame img")
+    box = img.bounding_box()
+    nw, nh = page.evaluate("() => { const i = document.querySelector('#first-frame img');"
+                           " return [i.naturalWidth, i.naturalHeight]; }")
+    scale = min(box["width"] / nw, box["height"] / nh)  # object-fit: contain
+    left, top = box["x"] + (box["width"] - nw * scale) / 2, box["y"] + (box["height"] - nh * scale) / 2
+    page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
+
+
+def test_click_run_download_and_score(page, tmp_path):
+    """Upload the sample, click the purple square on its first frame, run, watch, download, score."""
+    obj = json.loads((SHOWCASE / "objects.json").read_text())["objects"][0]
+    x, y = obj["prompts"]["point"]
+    upload(page, SHOWCASE / "video.mp4")
+    wait_status(page, "video.mp4", "640x480", "300 frames")
+    page.wait_for_selector("#first-frame img")
+    click_pixel(page, x, y)
+    page.wait_for_function(f"() => document.querySelector('#prompts').innerText.includes('point +{x},{y}')")
+    start = time.time()
+    page.click("#run")
+    page.get_by_text("/300 frames").first.wait_for(timeout=60_000)  # the progress bar counts frames
+    wait_status(page, "Done: 300 frames", timeout=240_000)
+    seconds = time.time() - start
+    page.wait_for_selector("#result-video video[src]", timeout=30_000)
+    rows = [r for r in page.locator("#objects [role=row]").all_inner_texts()[1:] if r.strip()]  # after the header
+    assert len(rows) == 1 and f"point +{x},{y}" in rows[0], rows
+    seen = int(rows[0].split()[-1])
+    assert 250 <= seen <= 300, rows
+    page.wait_for_function("() => document.querySelector('#result-video video').readyState >= 2", timeout=30_000)
+    shot = artifacts(tmp_path) / "web-result.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nresult page screenshot: {shot} (run took {seconds:.1f} s)")
+
+    with page.expect_download() as download:
+        page.locator("#downloads a[href*='masks.zip']").first.click()
+    masks_zip = tmp_path / "masks.zip"
+    download.value.save_as(masks_zip)
+    with zipfile.ZipFile(masks_zip) as z:
+        z.extractall(tmp_path / "unzipped")
+    names, gt = load_folder(SHOWCASE / "gt")
+    _, pred = load_folder(tmp_path / "unzipped" / "masks", names)
+    j = evaluate_arrays(pred, gt, objects=[obj["id"]])["objects"][str(obj["id"])]["J"]
+    print(f"web: mean J of object {obj['id']} = {j:.4f}")
+    assert j >= FLOORS["web/showcase-point-1"] - FLOORS["margin"]
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("clip.mp4", b"this is not a video\n", ["Error", "clip.mp4", "not a video"]),
+    ("empty.mp4", b"", ["Error", "empty.mp4", "is empty"]),
+])
+def test_bad_upload_says_why(page, tmp_path, name, content, words):
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    upload(page, bad)
+    text = wait_status(page, *words)
+    assert "Traceback" not in text and str(tmp_path) not in text
+
+
+def test_too_large_upload_says_why(page, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (MAX_UPLOAD_MB + 1) * 2**20)
+    upload(page, big)
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=30_000)
+    assert "big.mp4" in page.locator("body").inner_text()
+
+
+def test_sessions_keep_their_own_prompts(browser, server, page, tmp_path):
+    """Two browser sessions at once: one's objects never show in the other."""
+    upload(page, SHOWCASE / "video.mp4")
+    wait_status(page, "video.mp4")
+    click_pixel(page, 449, 96)
+    page.wait_for_function("() => document.querySelector('#prompts').innerText.includes('point +449,96')")
+    other = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    try:
+        other.goto(server)
+        other.wait_for_selector("#prompts")
+        assert "No objects yet" in other.locator("#prompts").inner_text()
+        frame = tmp_path / "first.png"
+        cap = cv2.VideoCapture(str(SHOWCASE / "video.mp4"))
+        ok, image = cap.read()
+        cap.release()
+        assert ok and cv2.imwrite(str(frame), image)
+        other.set_input_files("#upload input[type=file]", str(frame))
+        other.wait_for_function("() => document.querySelector('#status').innerText.includes('first.png')")
+        other.fill("#box-text textarea, #box-text input", "423,67,479,125")
+        other.click("#add-box")
+        other.wait_for_function("() => document.querySelector('#prompts').innerText.includes('box 423,67,479,125')")
+        assert "point" not in other.locator("#prompts").inner_text()
+        prompts = page.locator("#prompts").inner_text()
+        assert "point +449,96" in prompts and "box" not in prompts
+        assert "first.png" not in status(page)
+    finally:
+        other.context.close()
+
+
+def test_webcam_streams_live_overlays(page):
+    """Chromium's synthetic camera streams to the server, which sends back frames with overlays."""
+    page.get_by_role("tab", name="Webcam").click()
+    page.locator("#everything input").check()
+    page.wait_for_function("() => document.querySelector('#prompts').innerText.includes('everything')")
+    page.get_by_text("Click to Access Webcam").click()
+    page.locator("#webcam button[aria-label='capture photo']").click()  # starts streaming
+    page.wait_for_function("() => { const i = document.querySelector('#live img');"
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    src = page.locator("#live img").get_attribute("src")
+    data = page.request.get(src).body()
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None and frame.shape[0] > 100
+    # The overlay's stats line (per-stage milliseconds, white on a black box at the top left) is
+    # drawn by rtseg; the synthetic camera's frame is green there.
+    assert frame[6:10, 6:10].mean() < 40, frame[6:10, 6:10].mean(axis=(0, 1))
