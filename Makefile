@@ -10,7 +10,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 # Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo web test lint models samples clean
+.PHONY: setup demo web test lint bench models samples clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,14 @@ lint: setup
 	$(BIN)/pip install -q ruff mypy
 	$(BIN)/ruff check rtseg tests
 	$(BIN)/mypy
+
+# Speed and quality against the bare model and ultralytics, in one run (about 20 minutes on 2 CPU
+# cores): the showcase plus six scenario videos; results in benchmarks/ (see benchmarks/RESULTS.md).
+BENCH_SAMPLES := occlusion crossing fast exit shake crowd
+bench: setup
+	for s in $(BENCH_SAMPLES); do $(BIN)/rtseg synth video out/samples/$$s --scenario $$s --seed 11 >/dev/null; done
+	$(BIN)/rtseg bench samples/showcase $(addprefix out/samples/,$(BENCH_SAMPLES)) --frames 300 --export onnx \
+		--out out/bench --json benchmarks/demo-cpu.json --md benchmarks/demo-cpu.md
 
 # Rebuild the bundled models from scratch and measure them (about 15 + 15 minutes on 2 CPU cores).
 models: setup

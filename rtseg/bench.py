@@ -116,6 +116,26 @@ def build_architecture(scale: str, folder: Path) -> str:
     return str(path)
 
 
+class StandIn:
+    """A segmenter that costs what ``timed`` costs (it runs it and drops its answer) but answers what
+    ``answers`` said about the same frame beforehand: the cost of a model without trained weights
+    (``--arch``), the behaviour of one with them (``--segments-from``)."""
+
+    def __init__(self, timed: Any, answers: Any, frames: list[np.ndarray]) -> None:
+        self.timed, self.device, self.path = timed, timed.device, timed.path
+        self.model, self.kwargs = timed.model, timed.kwargs
+        self.answers = {_key(f): answers(f) for f in frames}
+
+    def __call__(self, image: np.ndarray) -> Any:
+        self.timed(image)
+        d = self.answers[_key(image)]
+        return d[np.arange(len(d))]  # a copy: the tracker must not share it between runs
+
+
+def _key(image: np.ndarray) -> bytes:
+    return image[::7, ::7].tobytes()
+
+
 # -- measuring -----------------------------------------------------------------------------------
 def rss_mb() -> float:
     """Resident memory of this process now, MB (peak so far where /proc is missing)."""
@@ -211,11 +231,13 @@ class ReplayCamera:
 class Bench:
     """Runs the benchmark rows for one config; ``rows`` collects them."""
 
-    def __init__(self, config: Config, out: Path, quiet: bool = False) -> None:
-        self.config, self.out, self.quiet = config, out, quiet
+    def __init__(self, config: Config, out: Path, quiet: bool = False, score: bool = True) -> None:
+        self.config, self.out, self.quiet, self.score = config, out, quiet, score
         self.rows: list[dict[str, Any]] = []
         self._models: dict[str, Any] = {}
         self._scorer: Any = None
+        self.answers: Any = None  # a segmenter whose segments stand in (StandIn)
+        self.frames: list[np.ndarray] = []
 
     def log(self, text: str) -> None:
         if not self.quiet:
@@ -229,6 +251,8 @@ class Bench:
         key = weights or m.weights
         if key not in self._models:
             self._models[key] = FastSAMSegmenter(key, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+            if self.answers is not None:
+                self._models[key] = StandIn(self._models[key], self.answers, self.frames)
         return self._models[key]
 
     def scorer(self) -> Any:
@@ -242,7 +266,7 @@ class Bench:
                j: float | None, latency: list[float] | None = None, **extra: Any) -> dict[str, Any]:
         row = {"sample": sample.name, "run": run, "frames": len(sample.frames), "fps": round(fps, 2),
                "ms": {k: percentiles(v) for k, v in stages.items()}, "peak_rss_mb": round(probe.peak, 1),
-               "rss_before_mb": round(probe.start, 1), "mean_j": j, **extra}
+               "rss_before_mb": round(probe.start, 1), "mean_j": j if self.score else None, **extra}
         if latency is not None:
             row["latency_ms"] = percentiles(latency)
         self.rows.append(row)
@@ -421,13 +445,24 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, keyframes: int,
               out: Path, export: str | None = None, soak: int = 0, json_path: str | None = None,
-              quiet: bool = False, command: str = "", md_path: str | None = None) -> dict[str, Any]:
+              quiet: bool = False, command: str = "", md_path: str | None = None,
+              score: bool = True, segments_from: Config | None = None) -> dict[str, Any]:
+    """Every run of ``runs`` on every sample; ``score=False`` leaves J out (untrained weights).
+    With ``segments_from``, rtseg's runs get that config's model's segments (computed before any
+    timing) at the cost of ``config``'s model (see :class:`StandIn`)."""
     unknown = [r for r in runs if r not in RUNS]
     if unknown:
         raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS)}")
     out.mkdir(parents=True, exist_ok=True)
-    bench = Bench(config, out, quiet)
+    bench = Bench(config, out, quiet, score)
     loaded = [load_sample(s, frames) for s in samples]
+    if segments_from is not None:
+        from rtseg.segment import FastSAMSegmenter
+
+        m = segments_from.model
+        bench.answers = FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+        bench.frames = [f for sample in loaded for f in sample.frames]
+        bench.log(f"segments from {m.weights} computed before timing; cost from {config.model.weights}")
     exported = None
     if export:
         from rtseg.export import export_model

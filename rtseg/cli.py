@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", default="configs/demo.yaml", help="YAML config (default: the demo models)")
     b.add_argument("--model", help="fastsam-s, fastsam-x, a FastSAM .pt / exported model")
     b.add_argument("--arch", choices=["s", "x"], help="untrained FastSAM-s/-x architecture (timing only; no J)")
+    b.add_argument("--segments-from", metavar="CONFIG",
+                   help="with --arch: rtseg's runs take this config's model's segments (J is scored) at the "
+                        "architecture's cost")
     b.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED]")
     b.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     b.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
@@ -215,11 +218,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.arch:  # random weights score nothing: keep every candidate, as many segments as a real scene
         model.update(weights=build_architecture(args.arch, Path(args.out)), conf=0.0, max_det=20)
     config = override(config, model=model)
-    runs = args.runs.split(",") if args.runs else list(RUNS)
+    runs = [r for r in args.runs.split(",") if r] if args.runs is not None else list(RUNS)  # "" = only --soak
     if args.arch:
         runs = [r for r in runs if r != "ultralytics-track"]  # random boxes: nothing to track
     run_bench(args.samples, config, runs, args.frames, args.keyframes, Path(args.out), args.export, args.soak,
-              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md)
+              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md,
+              score=not args.arch or bool(args.segments_from),
+              segments_from=load_config(args.segments_from) if args.segments_from else None)
     return 0
 
 

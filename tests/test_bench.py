@@ -75,3 +75,29 @@ def test_bad_bench_input_is_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "not a sample" in err[0]
     code = main(["bench", str(tmp_path), "--runs", "warp-speed", "--config", str(DEMO_CONFIG), "--out", str(tmp_path)])
     assert code == 2 and "unknown run" in capsys.readouterr().err
+
+
+def test_a_stand_in_costs_one_model_and_answers_with_another():
+    import supervision as sv
+
+    from rtseg.bench import StandIn
+
+    class Fake:
+        device, path, model, kwargs = "cpu", "fake.pt", None, {}
+
+        def __init__(self, n: int) -> None:
+            self.n, self.calls = n, 0
+
+        def __call__(self, image):
+            self.calls += 1
+            masks = np.zeros((self.n, *image.shape[:2]), bool)
+            return sv.Detections(xyxy=np.zeros((self.n, 4)), mask=masks, confidence=np.ones(self.n))
+
+    frames = [np.full((16, 16, 3), i, np.uint8) for i in range(3)]
+    timed, answers = Fake(20), Fake(2)
+    stand_in = StandIn(timed, answers, frames)
+    assert answers.calls == 3 and timed.calls == 0  # answers computed before any timing
+    out = stand_in(frames[1].copy())
+    assert timed.calls == 1 and len(out) == 2
+    out.mask[:] = True
+    assert not stand_in(frames[1]).mask.any()  # each call gets its own copy
