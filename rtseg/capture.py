@@ -11,9 +11,9 @@ import contextlib
 import sys
 import threading
 import time
-from time import monotonic
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import monotonic
 from typing import Any, Iterator
 
 import cv2

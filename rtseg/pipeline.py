@@ -72,7 +72,7 @@ class Session:
                 warn(f"{exc}; lost click/box objects will be re-acquired by colour only")
         self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
         self.size: tuple[int, int] | None = None  # (width, height) once a frame has been seen
-        # Keyframe mode: segment every k-th frame, carry the objects by optical flow in between.
+        # Keyframe mode: segment every k-th frame at most, carry the objects in between (rtseg/motion.py).
         self.carrier = MaskCarrier(config.keyframes) if config.keyframes.every > 1 else None
         self.keyframe: sv.Detections | None = None  # what the last keyframe reported
         self.carried = 0  # frames carried since it

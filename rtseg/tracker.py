@@ -215,7 +215,6 @@ class PromptTracker:
 
         return self._report(dets, owner)
 
-    # -- helpers ---------------------------------------------------------------------------------
     def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
         """A frame without segmentation: the reported objects moved to it (``dets`` as the last
         ``update`` reported them, with moved masks) become their tracks' masks; returns those still
@@ -237,6 +236,7 @@ class PromptTracker:
             keep.append(k)
         return take(dets, np.array(keep, dtype=int))
 
+    # -- helpers ---------------------------------------------------------------------------------
     def _continue_tracks(self, frame: _Frame) -> dict[int, Track]:
         """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
         tracks win ties against hidden ones); unmatched tracks count the frames since they were seen."""
