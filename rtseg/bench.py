@@ -46,6 +46,7 @@ from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt
 KINDS = ("point", "box", "text")
 RUNS = ("forward", "track-point", "track-box", "track-text", "keyframes-point", "keyframes-text",
         "ultralytics-point", "ultralytics-box", "ultralytics-text", "ultralytics-track", "live")
+EXPORT_NAMES = {"onnx": "model.onnx", "openvino": "model_openvino_model", "engine": "model.engine"}
 WARMUP = 5  # frames left out of FPS and stage statistics (model set-up, caches)
 
 
@@ -426,8 +427,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "track_text_vs_point": ratio("track-text", "track-point"),
             "track_text_vs_ultralytics_text": ratio("track-text", "ultralytics-text"),
             "keyframes_point_vs_track_point": ratio("keyframes-point", "track-point"),
-            "onnx_track_vs_onnx_forward": ratio("onnx-track-point", "onnx-forward"),
         }
+        for fmt in EXPORT_NAMES:
+            s[f"{fmt}_track_vs_{fmt}_forward"] = ratio(f"{fmt}-track-point", f"{fmt}-forward")
+            s[f"{fmt}_track_vs_track_point"] = ratio(f"{fmt}-track-point", "track-point")
         js = {k: v["mean_j"] for k, v in by.items() if v.get("mean_j") is not None}
         peers = [v for k, v in js.items() if k.startswith("ultralytics")]
         ours = [v for k, v in js.items() if k.startswith("track-")]
@@ -469,7 +472,7 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
 
         bench.log(f"exporting {config.model.weights} to {export} ...")
         exported = export_model(config.model.weights, export, config.model.imgsz, bool(config.model.half),
-                                str(out / f"model.{export}"), bench.segmenter().device)
+                                str(out / EXPORT_NAMES[export]), bench.segmenter().device)
     for sample in loaded:
         bench.log(f"{sample.name}: {len(sample.frames)} frames, {len(sample.objects)} objects")
         for run in runs:

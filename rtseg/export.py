@@ -22,6 +22,9 @@ def export_model(model: str, fmt: str, imgsz: int = 640, half: bool = False, out
     if missing:  # ultralytics would try to pip-install them, which fails offline
         raise RtsegError(f"exporting to {fmt} needs the Python package(s) {', '.join(missing)}: pip install "
                          + " ".join(missing))
+    if fmt == "openvino" and out and not Path(out).name.endswith("_openvino_model"):
+        raise RtsegError(f"an OpenVINO model is a folder whose name ends with _openvino_model (that is how "
+                         f"ultralytics recognises it), not {out}")
     if fmt == "engine" and not device.startswith("cuda"):
         raise RtsegError("a TensorRT engine is built on the GPU it will run on: pass --device cuda")
     prepare_ultralytics()
@@ -32,7 +35,7 @@ def export_model(model: str, fmt: str, imgsz: int = 640, half: bool = False, out
         exported = FastSAM(path).export(format=fmt, imgsz=imgsz, half=half, device=device, verbose=False)
     except Exception as exc:
         raise RtsegError(f"export to {fmt} failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-    if out:
+    if out and Path(out).resolve() != Path(exported).resolve():
         target = Path(out)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()

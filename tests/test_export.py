@@ -36,3 +36,9 @@ def test_export_errors_are_one_line(capsys, demo_config):
     assert main(["export", demo_config.model.weights, "--format", "engine"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and ("tensorrt" in err or "--device cuda" in err)
+
+
+def test_openvino_folder_name_is_checked_before_exporting(capsys, demo_config, tmp_path):
+    assert main(["export", demo_config.model.weights, "--format", "openvino", "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ("_openvino_model" in err or "openvino" in err)
