@@ -251,7 +251,7 @@ class Bench:
         m = self.config.model
         key = weights or m.weights
         if key not in self._models:
-            self._models[key] = FastSAMSegmenter(key, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+            self._models[key] = FastSAMSegmenter.from_config(m, key)
             if self.answers is not None:
                 self._models[key] = StandIn(self._models[key], self.answers, self.frames)
         return self._models[key]
@@ -463,7 +463,7 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
         from rtseg.segment import FastSAMSegmenter
 
         m = segments_from.model
-        bench.answers = FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+        bench.answers = FastSAMSegmenter.from_config(m)
         bench.frames = [f for sample in loaded for f in sample.frames]
         bench.log(f"segments from {m.weights} computed before timing; cost from {config.model.weights}")
     exported = None

@@ -36,6 +36,8 @@ class ModelConfig:
         half: fp16 inference (None: on CUDA only).
         max_det: most segments per frame.
         threads: torch CPU threads (None: ultralytics' default, cores - 1).
+        retina_masks: masks made at the frame's resolution by the model (True), or at the inference
+            size and resized to the frame (False: cheaper when imgsz is below the frame size).
     """
 
     weights: str = "fastsam-s"
@@ -47,6 +49,7 @@ class ModelConfig:
     half: bool | None = None
     max_det: int = 100
     threads: int | None = None
+    retina_masks: bool = True
 
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz % 32:

@@ -59,8 +59,7 @@ class Session:
                  text_scorer: TextScorer | None = None, text_required: bool = False) -> None:
         self.config = config
         m = config.model
-        self.segmenter = segmenter or FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half,
-                                                       m.max_det, m.threads)
+        self.segmenter = segmenter or FastSAMSegmenter.from_config(m)
         self.clip_error: RtsegError | None = None
         if text_scorer is None and not everything and m.clip:
             try:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import supervision as sv
 
 from rtseg.errors import RtsegError
 from rtseg.offline import prepare_ultralytics
+
+if TYPE_CHECKING:
+    from rtseg.config import ModelConfig
 
 KNOWN_WEIGHTS = {"fastsam-s": "FastSAM-s.pt", "fastsam-x": "FastSAM-x.pt", "fastsam": "FastSAM-x.pt"}
 EXPORT_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".xml", ".mlpackage", ".tflite")
@@ -94,6 +97,9 @@ class FastSAMSegmenter:
         half: fp16 inference; None = on CUDA only.
         max_det: most segments per frame.
         threads: torch CPU threads (None: ultralytics' choice, cores - 1).
+        retina_masks: masks computed at the frame's resolution from the model's prototypes (True), or
+            at the inference size and then resized to the frame (False: cheaper when the inference
+            size is below the frame's, coarser edges).
     """
 
     def __init__(
@@ -106,6 +112,7 @@ class FastSAMSegmenter:
         half: bool | None = None,
         max_det: int = 100,
         threads: int | None = None,
+        retina_masks: bool = True,
     ) -> None:
         prepare_ultralytics()
         from ultralytics import FastSAM
@@ -118,9 +125,15 @@ class FastSAMSegmenter:
             raise RtsegError(f"cannot load model {self.path}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
         self.kwargs: dict[str, Any] = dict(device=self.device, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                            half=self.device.startswith("cuda") if half is None else half,
-                           retina_masks=True, verbose=False)
+                           retina_masks=retina_masks, verbose=False)
         self.threads = threads
         self.last_ms = 0.0
+
+    @classmethod
+    def from_config(cls, m: "ModelConfig", weights: str | None = None) -> "FastSAMSegmenter":
+        """The segmenter a config's ``model`` section describes (``weights`` overrides its weights)."""
+        return cls(weights or m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads,
+                   m.retina_masks)
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
         """Segments of one BGR frame: ``mask`` (N, H, W) bool, ``xyxy``, ``confidence``."""

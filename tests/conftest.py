@@ -58,7 +58,7 @@ def segmenter(demo_config):
     from rtseg.segment import FastSAMSegmenter
 
     m = demo_config.model
-    return CachingSegmenter(FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det))
+    return CachingSegmenter(FastSAMSegmenter.from_config(m))
 
 
 @pytest.fixture(scope="session")

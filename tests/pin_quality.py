@@ -36,7 +36,7 @@ from test_tracking import KINDS, PROMISE, id_switches, swaps, track_keyframes  #
 def main() -> None:
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
-    segmenter = CachingSegmenter(FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det))
+    segmenter = CachingSegmenter(FastSAMSegmenter.from_config(m))
     scorer = TextScorer(m.clip)
     out: dict = {"margin": 0.02}
     tmp = Path(tempfile.mkdtemp())

@@ -6,10 +6,15 @@ from rtseg.errors import RtsegError
 from conftest import ROOT
 
 
-@pytest.mark.parametrize("name", ["default", "demo", "webcam"])
-def test_bundled_configs_load(name):
-    cfg = load_config(ROOT / "configs" / f"{name}.yaml")
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_bundled_configs_load(path):
+    cfg = load_config(path)
     assert cfg.model.imgsz % 32 == 0
+
+
+def test_cpu_realtime_config_is_keyframe_mode():
+    cfg = load_config(ROOT / "configs" / "cpu-realtime.yaml")
+    assert cfg.keyframes.every == 4 and cfg.model.imgsz == 320 and cfg.model.retina_masks is False
 
 
 def test_demo_paths_resolve_to_bundled_models():
@@ -25,6 +30,8 @@ def test_demo_paths_resolve_to_bundled_models():
     ("model:\n  conf: high\n", "expected float"),
     ("tracker:\n  match_iou: 2\n", "match_iou"),
     ("output:\n  codec: h264x\n", "fourcc"),
+    ("keyframes:\n  every: 0\n", "keyframes.every"),
+    ("keyframes:\n  min_inliers: 0.5\n", "unknown key 'min_inliers'"),
     ("model: [1, 2\n", "not valid YAML"),
 ])
 def test_bad_config_is_rejected_naming_the_key(tmp_path, text, message):

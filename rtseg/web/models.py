@@ -68,7 +68,7 @@ class LoadedModels:
     @classmethod
     def load(cls, config: Config) -> "LoadedModels":
         m = config.model
-        segmenter = FastSAMSegmenter(m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads)
+        segmenter = FastSAMSegmenter.from_config(m)
         text_scorer, clip_error = None, None
         if m.clip:
             try:
