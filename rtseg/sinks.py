@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -50,15 +51,15 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
     ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
     for i in range(len(dets)):
         mask = masks[i]
-        area = int(mask.sum())
-        ys, xs = np.nonzero(mask)
+        moments = cv2.moments(mask.view(np.uint8), binaryImage=True)  # area and centroid, without nonzero()
+        area = int(moments["m00"])
         objects.append({
             "id": int(ids[i]),
             "prompt": str(dets.data["prompt"][i]) if "prompt" in dets.data else "",
             "box": [round(float(v), 1) for v in dets.xyxy[i]],
             "score": round(float(dets.confidence[i]), 4) if dets.confidence is not None else None,
             "area": area,
-            "centroid": [round(float(xs.mean()), 1), round(float(ys.mean()), 1)] if area else None,
+            "centroid": [round(moments["m10"] / area, 1), round(moments["m01"] / area, 1)] if area else None,
             "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
         })
     return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}
