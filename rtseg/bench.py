@@ -192,15 +192,19 @@ def steady_fps(done: list[float]) -> float:
 
 
 class Replay(Source):
-    """The sample's frames as a source: once or looped (``frames`` in all), every frame in order."""
+    """The sample's frames as a source: once or looped (``frames`` in all), every frame in order;
+    ``on_frame(index)`` is called as each is handed over."""
 
-    def __init__(self, images: list[np.ndarray], fps: float, frames: int, name: str = "replay") -> None:
-        self.images, self.total, self.name = images, frames, name
+    def __init__(self, images: list[np.ndarray], fps: float, frames: int, name: str = "replay",
+                 on_frame: Callable[[int], None] | None = None) -> None:
+        self.images, self.total, self.name, self.on_frame = images, frames, name, on_frame
         self.rate = self.fps = fps
         self.size = (images[0].shape[1], images[0].shape[0])
 
     def __iter__(self) -> Iterator[Frame]:
         for i in range(self.total):
+            if self.on_frame is not None:
+                self.on_frame(i)
             yield Frame(i, i / self.rate, self.images[i % len(self.images)])
 
 
@@ -345,15 +349,13 @@ class Bench:
         stats = RunStats()
         trace: list[tuple[int, float]] = []
 
-        class Probe(Replay):
-            def __iter__(inner) -> Iterator[Frame]:  # noqa: N805
-                for frame in Replay.__iter__(inner):
-                    if frame.index % every == 0:
-                        trace.append((frame.index, round(rss_mb(), 1)))
-                    yield frame
+        def sample_memory(index: int) -> None:
+            if index % every == 0:
+                trace.append((index, round(rss_mb(), 1)))
 
+        source = Replay(sample.frames, sample.fps, frames, f"{sample.name} looped", on_frame=sample_memory)
         with MemoryProbe() as probe:
-            run_track(Probe(sample.frames, sample.fps, frames), config, sample.prompts("point"),
+            run_track(source, config, sample.prompts("point"),
                       output=str(folder / "overlay.mp4"), masks=str(folder / "masks"),
                       jsonl=str(folder / "tracks.jsonl"), show=False, quiet=True, segmenter=self.segmenter(),
                       text_scorer=self.scorer(), stats=stats)

@@ -23,7 +23,8 @@ def report(synth_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     code = main(["bench", str(sample), "--config", str(DEMO_CONFIG), "--frames", "24", "--quiet",
                  "--runs", "forward,track-point,track-text,keyframes-point,ultralytics-point,ultralytics-text,"
-                           "ultralytics-track,live", "--out", str(out / "runs"), "--json", str(out / "r.json")])
+                           "ultralytics-track,live", "--soak", "40", "--out", str(out / "runs"), "--json", str(out / "r.json"),
+                 "--md", str(out / "r.md")])
     assert code == 0
     return json.loads((out / "r.json").read_text()), out / "runs" / sample.name
 
@@ -32,7 +33,8 @@ def test_every_run_has_a_row_with_its_measures(report):
     data, _ = report
     rows = {r["run"]: r for r in data["rows"]}
     assert set(rows) == {"forward", "track-point", "track-text", "keyframes-point", "ultralytics-point",
-                         "ultralytics-text", "ultralytics-track", "live"}
+                         "ultralytics-text", "ultralytics-track", "live", "soak-40"}
+    assert [i for i, _ in rows["soak-40"]["rss_trace"]] == [0, 40] and "growth_mb" in rows["soak-40"]
     for row in rows.values():
         assert row["fps"] > 0 and row["peak_rss_mb"] > 0
     assert rows["forward"]["mean_j"] is None  # no prompts, nothing to score
@@ -50,6 +52,7 @@ def test_every_run_has_a_row_with_its_measures(report):
 
 def test_the_runs_write_what_rtseg_track_writes(report):
     _, runs = report
+    assert "| track-point |" in (runs.parent.parent / "r.md").read_text()
     folder = runs / "track-point"
     assert (folder / "overlay.mp4").stat().st_size > 0
     assert len(list((folder / "masks").glob("*.png"))) == 24
