@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
     t.add_argument("--conf", type=float, help="least segment confidence")
     t.add_argument("--keyframes", type=int, metavar="K",
-                   help="segment every K-th frame at most, carry the objects in between by their motion (1: every frame)")
+                   help="segment every K-th frame at most, carry the objects in between (1: every frame)")
     t.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
     t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
                    help="a negative point for the object started just before")
