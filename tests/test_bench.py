@@ -23,8 +23,8 @@ def report(synth_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     code = main(["bench", str(sample), "--config", str(DEMO_CONFIG), "--frames", "24", "--quiet",
                  "--runs", "forward,track-point,track-text,keyframes-point,ultralytics-point,ultralytics-text,"
-                           "ultralytics-track,live", "--soak", "40", "--out", str(out / "runs"), "--json", str(out / "r.json"),
-                 "--md", str(out / "r.md")])
+                           "ultralytics-track,live", "--soak", "40", "--out", str(out / "runs"),
+                 "--json", str(out / "r.json"), "--md", str(out / "r.md")])
     assert code == 0
     return json.loads((out / "r.json").read_text()), out / "runs" / sample.name
 
