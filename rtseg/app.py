@@ -57,10 +57,14 @@ class RunStats:
     stages: dict[str, list[float]] = field(default_factory=dict)
     latency: list[float] = field(default_factory=list)
     done: list[float] = field(default_factory=list)  # time.monotonic() each frame's outputs were written
-    frames: int = 0
 
     def add(self, stage: str, ms: float) -> None:
         self.stages.setdefault(stage, []).append(ms)
+
+    @property
+    def frames(self) -> int:
+        """Frames through the main loop."""
+        return len(self.stages.get("frame", []))
 
 
 def display_available() -> bool:
@@ -164,7 +168,6 @@ def run_track(source: str | Source, config: Config, objects: list[Prompt], every
                 for stage, ms in result.timings.items():
                     stats.add(stage, ms)
                 stats.add("frame", (time.perf_counter() - t0) * 1000)
-                stats.frames += 1
             outputs.put((result, meter.line()))
             if on_result is not None:
                 on_result(result)

@@ -171,14 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _prompts_from_args(args: argparse.Namespace) -> list:
-    from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt, load_prompts_file, parse_xy, with_negative
+    from rtseg.prompts import PointPrompt, TextPrompt, load_prompts_file, parse_box, parse_xy, with_negative
 
     objects: list = []
     for kind, value in args.objects:
         if kind == "point":
             objects.append(PointPrompt((parse_xy(value, 2, "point"),), (1,)))  # type: ignore[arg-type]
         elif kind == "box":
-            objects.append(BoxPrompt(parse_xy(value, 4, "box")))  # type: ignore[arg-type]
+            objects.append(parse_box(value))
         elif kind == "text":
             if not value.strip():
                 raise RtsegError("empty --text prompt")

@@ -87,6 +87,12 @@ def parse_xy(text: str, n: int, what: str) -> tuple[float, ...]:
     return values
 
 
+def parse_box(text: str) -> BoxPrompt:
+    """A typed box ``"x1,y1,x2,y2"``."""
+    x1, y1, x2, y2 = parse_xy(text, 4, "box")
+    return BoxPrompt((x1, y1, x2, y2))
+
+
 def load_prompts_file(path: str | Path) -> list[Prompt]:
     """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` entries."""
     try:

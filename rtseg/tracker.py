@@ -184,7 +184,7 @@ class PromptTracker:
         cfg = self.config
         self.frame += frames
         h, w = image.shape[:2]
-        factor = max(1, int(np.ceil(max(h, w) / cfg.grid)))
+        factor = self._factor(h, w)
         masks = masks_of(dets, (h, w))
         small = downscale(masks, factor)
         keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
@@ -219,10 +219,9 @@ class PromptTracker:
         """A frame without segmentation: the reported objects moved to it (``dets`` as the last
         ``update`` reported them, with moved masks) become their tracks' masks; returns those still
         followed."""
-        cfg = self.config
         self.frame += 1
         h, w = image.shape[:2]
-        small = downscale(masks_of(dets, (h, w)), max(1, int(np.ceil(max(h, w) / cfg.grid))))
+        small = downscale(masks_of(dets, (h, w)), self._factor(h, w))
         cents = centroids(small)
         by_id = {t.id: t for t in self.tracks if t.id and not t.lost}
         keep = []
@@ -230,13 +229,22 @@ class PromptTracker:
             t = by_id.get(int(oid))
             if t is None or not small[k].any():
                 continue
-            motion = (cents[k] - t.centroid) / max(self.frame - t.seen, 1)
-            t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
-            t.mask, t.centroid, t.area, t.seen = small[k], cents[k], int(small[k].sum()), self.frame
+            self._observe(t, small[k], cents[k], int(small[k].sum()))
             keep.append(k)
         return take(dets, np.array(keep, dtype=int))
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _factor(self, h: int, w: int) -> int:
+        """How much an (h, w) frame's masks are downscaled for association (to ``config.grid``)."""
+        return max(1, int(np.ceil(max(h, w) / self.config.grid)))
+
+    def _observe(self, t: Track, mask: np.ndarray, centroid: np.ndarray, area: int) -> None:
+        """Track ``t`` is where ``mask`` is this frame: its velocity follows the move since it was seen."""
+        cfg = self.config
+        motion = (centroid - t.centroid) / max(self.frame - t.seen, 1)
+        t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
+        t.mask, t.centroid, t.area, t.seen = mask, centroid, area, self.frame
+
     def _continue_tracks(self, frame: _Frame) -> dict[int, Track]:
         """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
         tracks win ties against hidden ones); unmatched tracks count the frames since they were seen."""
@@ -257,10 +265,8 @@ class PromptTracker:
         owner: dict[int, Track] = {}
         for r, c in zip(rows, cols):
             t = live[r]
-            motion = (frame.cents[c] - t.centroid) / max(self.frame - t.seen, 1)
-            t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
-            t.mask, t.centroid, t.area = frame.small[c], frame.cents[c], int(frame.areas[c])
-            t.lost, t.seen, t.hits = 0, self.frame, t.hits + 1
+            self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
+            t.lost, t.hits = 0, t.hits + 1
             owner[int(c)] = t
         matched = {id(t) for t in owner.values()}
         for t in self.tracks:

@@ -18,6 +18,7 @@ import pytest
 from rtseg.cli import main
 from rtseg.errors import RtsegError
 from rtseg.io import read_index_png
+from rtseg.prompts import parse_box
 from rtseg.prompts import TextPrompt
 from rtseg.web import jobs
 from rtseg.web.jobs import WebState
@@ -103,9 +104,9 @@ def test_prompts_are_checked_against_the_first_frame():
     with pytest.raises(RtsegError, match="belongs to an object"):
         jobs.click(state, 10, 10, "negative")
     with pytest.raises(RtsegError, match="bad box"):
-        jobs.parse_box("1,2,3")
+        parse_box("1,2,3")
     with pytest.raises(RtsegError, match="X2 > X1"):
-        jobs.add(state, jobs.parse_box("50,50,10,10"))
+        jobs.add(state, parse_box("50,50,10,10"))
     jobs.click(state, 5, 5, "box")
     with pytest.raises(RtsegError, match="differ in x and in y"):
         jobs.click(state, 5, 40, "box")
@@ -122,7 +123,7 @@ def test_several_objects_then_reset():
     state = loaded(VIDEO)
     jobs.click(state, 77, 298, "object")
     jobs.click(state, 100, 100, "negative")
-    jobs.add(state, jobs.parse_box("423,67,479,125"))
+    jobs.add(state, parse_box("423,67,479,125"))
     jobs.add(state, jobs.text_prompt("the red cross", None))
     state.everything = True
     assert jobs.describe(state).splitlines() == [
@@ -151,7 +152,7 @@ def test_run_writes_rtseg_track_outputs(bank, settings, short_video, tmp_path):
     state = loaded(short_video)
     x, y = OBJECTS[0]["prompts"]["point"]
     jobs.click(state, x, y, "object")
-    jobs.add(state, jobs.parse_box("600,10,630,40"))  # background only: never seen
+    jobs.add(state, parse_box("600,10,630,40"))  # background only: never seen
     progress: list[tuple[int, int | None]] = []
     result = jobs.run_job(state, bank, settings, tmp_path, lambda done, total: progress.append((done, total)))
     assert result.frames == 12 and progress[-1] == (12, 12) and len(progress) == 12

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from rtseg.errors import RtsegError
+from rtseg.prompts import parse_box
 from rtseg.web import jobs
 from rtseg.web.jobs import WebState
 from rtseg.web.models import ModelBank, Settings
@@ -134,7 +135,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
 
         @guarded
         def on_box(v: dict) -> dict:
-            return view(v, jobs.add(v[state], jobs.parse_box(v[box_text])))
+            return view(v, jobs.add(v[state], parse_box(v[box_text])))
 
         @guarded
         def on_text(v: dict) -> dict:

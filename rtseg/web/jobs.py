@@ -34,7 +34,7 @@ from rtseg.capture import VideoFileSource, open_source
 from rtseg.config import override
 from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
-from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, parse_xy, validate, with_negative
+from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
 from rtseg.render import Renderer
 from rtseg.web.models import ModelBank, Settings
 
@@ -168,12 +168,6 @@ def add(state: WebState, prompt: Prompt) -> str:
     state.prompts.append(_checked(state, prompt))
     state.changed()
     return f"object {len(state.prompts)}: {prompt}"
-
-
-def parse_box(text: str) -> BoxPrompt:
-    """A typed box ``x1,y1,x2,y2``."""
-    x1, y1, x2, y2 = parse_xy(text, 4, "box")
-    return BoxPrompt((x1, y1, x2, y2))
 
 
 def text_prompt(text: str, clip_error: str | None) -> TextPrompt:
