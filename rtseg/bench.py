@@ -175,8 +175,18 @@ class MemoryProbe:
         return max(self.samples, default=self.start)
 
 
+def steady(values: list[float]) -> list[float]:
+    """``values`` without the warm-up frames (kept when there are too few to spare them)."""
+    return values[WARMUP:] if len(values) > 2 * WARMUP else values
+
+
+def mean_fps(ms: list[float]) -> float:
+    """Frames per second from per-frame milliseconds, after the warm-up."""
+    return 1000 / float(np.mean(steady(ms)))
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
-    v = np.asarray(values[WARMUP:] if len(values) > 2 * WARMUP else values, float)
+    v = np.asarray(steady(values), float)
     if len(v) == 0:
         return {"p50": float("nan"), "p95": float("nan"), "n": 0}
     return {"p50": round(float(np.percentile(v, 50)), 2), "p95": round(float(np.percentile(v, 95)), 2),
@@ -185,10 +195,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 def steady_fps(done: list[float]) -> float:
     """Frames per second between the end of the warm-up and the last frame (monotonic stamps)."""
-    start = WARMUP if len(done) > 2 * WARMUP else 0
-    if len(done) - start < 2:
+    stamps = steady(done)
+    if len(stamps) < 2:
         return float("nan")
-    return (len(done) - 1 - start) / max(done[-1] - done[start], 1e-9)
+    return (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
 
 
 class Replay(Source):
@@ -278,6 +288,17 @@ class Bench:
         self.log(format_row(row))
         return row
 
+    def run_track(self, source: str | Source, config: Config, prompts: list[Prompt], folder: Path,
+                  max_frames: int | None = None, weights: str | None = None) -> tuple[RunStats, MemoryProbe]:
+        """``rtseg track`` with every output (overlay video, mask PNGs, JSON lines) into ``folder``,
+        on the bench's loaded models; returns its timings and memory."""
+        stats = RunStats()
+        with MemoryProbe() as probe:
+            run_track(source, config, prompts, output=str(folder / "overlay.mp4"), masks=str(folder / "masks"),
+                      jsonl=str(folder / "tracks.jsonl"), show=False, max_frames=max_frames, quiet=True,
+                      segmenter=self.segmenter(weights), text_scorer=self.scorer(), stats=stats)
+        return stats, probe
+
     def forward(self, sample: Sample, weights: str | None = None, run: str = "forward") -> dict[str, Any]:
         seg = self.segmenter(weights)
         times = []
@@ -286,8 +307,7 @@ class Bench:
                 t0 = time.perf_counter()
                 seg.model.predict(image, **seg.kwargs)
                 times.append((time.perf_counter() - t0) * 1000)
-        steady = times[WARMUP:] if len(times) > 2 * WARMUP else times
-        return self.record(sample, run, 1000 / float(np.mean(steady)), {"forward": times}, probe, None)
+        return self.record(sample, run, mean_fps(times), {"forward": times}, probe, None)
 
     def track(self, sample: Sample, kind: str, keyframes: int = 1, weights: str | None = None,
               run: str | None = None) -> dict[str, Any]:
@@ -295,12 +315,8 @@ class Bench:
                           model={"weights": weights} if weights else {})
         run = run or f"{'keyframes' if keyframes > 1 else 'track'}-{kind}"
         folder = self.out / sample.name / run
-        stats = RunStats()
-        with MemoryProbe() as probe:
-            run_track(str(sample.video), config, sample.prompts(kind), output=str(folder / "overlay.mp4"),
-                      masks=str(folder / "masks"), jsonl=str(folder / "tracks.jsonl"), show=False,
-                      max_frames=len(sample.frames), quiet=True, segmenter=self.segmenter(weights),
-                      text_scorer=self.scorer(), stats=stats)
+        stats, probe = self.run_track(str(sample.video), config, sample.prompts(kind), folder, len(sample.frames),
+                                      weights)
         j = None
         if sample.gt is not None:
             _, pred = load_folder(folder / "masks", [f"{i:05d}.png" for i in range(len(sample.frames))])
@@ -313,13 +329,8 @@ class Bench:
         """A camera replaying the sample at its frame rate; the loop takes the newest frame."""
         camera = ReplayCamera(sample.frames, sample.fps)
         source = LiveSource(0, f"replayed {sample.name}", capture=camera)
-        stats = RunStats()
-        folder = self.out / sample.name / "live"
-        with MemoryProbe() as probe:
-            run_track(source, self.config, sample.prompts(kind), output=str(folder / "overlay.mp4"),
-                      masks=str(folder / "masks"), jsonl=str(folder / "tracks.jsonl"), show=False,
-                      max_frames=max(len(sample.frames) // 2, 10), quiet=True, segmenter=self.segmenter(),
-                      text_scorer=self.scorer(), stats=stats)
+        stats, probe = self.run_track(source, self.config, sample.prompts(kind), self.out / sample.name / "live",
+                                      max(len(sample.frames) // 2, 10))
         return self.record(sample, "live", steady_fps(stats.done), stats.stages, probe, None,
                            latency=stats.latency, dropped=source.dropped)
 
@@ -337,8 +348,7 @@ class Bench:
                 scorer = self.scorer() if kind == "text" else None
                 labels, times = peers.per_frame_prompts(seg.model, sample.frames, sample.objects, kind, seg.kwargs,
                                                         scorer)
-        steady = times[WARMUP:] if len(times) > 2 * WARMUP else times
-        return self.record(sample, f"ultralytics-{kind}", 1000 / float(np.mean(steady)), {"frame": times}, probe,
+        return self.record(sample, f"ultralytics-{kind}", mean_fps(times), {"frame": times}, probe,
                            sample.mean_j(labels))
 
     def soak(self, sample: Sample, frames: int, keyframes: int = 1, every: int = 250) -> dict[str, Any]:
@@ -346,7 +356,6 @@ class Bench:
         sampled every ``every`` frames; growth is counted from the end of the first loop."""
         config = override(self.config, keyframes={"every": keyframes})
         folder = Path(tempfile.mkdtemp(prefix="rtseg-soak-", dir=self.out))
-        stats = RunStats()
         trace: list[tuple[int, float]] = []
 
         def sample_memory(index: int) -> None:
@@ -354,11 +363,7 @@ class Bench:
                 trace.append((index, round(rss_mb(), 1)))
 
         source = Replay(sample.frames, sample.fps, frames, f"{sample.name} looped", on_frame=sample_memory)
-        with MemoryProbe() as probe:
-            run_track(source, config, sample.prompts("point"),
-                      output=str(folder / "overlay.mp4"), masks=str(folder / "masks"),
-                      jsonl=str(folder / "tracks.jsonl"), show=False, quiet=True, segmenter=self.segmenter(),
-                      text_scorer=self.scorer(), stats=stats)
+        stats, probe = self.run_track(source, config, sample.prompts("point"), folder)
         trace.append((frames, round(rss_mb(), 1)))
         base = next((mb for i, mb in trace if i >= len(sample.frames)), trace[0][1])
         return self.record(sample, f"soak-{frames}", steady_fps(stats.done), stats.stages, probe, None,
