@@ -18,6 +18,7 @@ without a browser.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import uuid
 import zipfile
@@ -31,7 +32,7 @@ import supervision as sv
 
 from rtseg.app import run_track
 from rtseg.capture import VideoFileSource, open_source
-from rtseg.config import override
+from rtseg.config import OutputConfig, override
 from rtseg.errors import RtsegError
 from rtseg.pipeline import FrameResult, Session
 from rtseg.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
@@ -194,6 +195,12 @@ def describe(state: WebState) -> str:
     return "\n".join(lines) if lines else "No objects yet."
 
 
+@functools.lru_cache(maxsize=8)
+def renderer(output: OutputConfig) -> Renderer:
+    """One renderer per output config, made once (not for every webcam frame)."""
+    return Renderer(output)
+
+
 # -- first-frame preview -------------------------------------------------------------------------
 
 def draw_prompts(image: np.ndarray, state: WebState) -> np.ndarray:
@@ -232,7 +239,7 @@ def preview(state: WebState, bank: ModelBank, settings: Settings) -> np.ndarray 
         for p in state.prompts:
             session.add(p)
         dets, _ = session.process(image)
-        image = Renderer(config.output).annotate(image, dets)
+        image = renderer(config.output).annotate(image, dets)
     return cv2.cvtColor(draw_prompts(image, state), cv2.COLOR_BGR2RGB)
 
 
@@ -309,6 +316,7 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
 
 # -- webcam --------------------------------------------------------------------------------------
 
+
 def live_frame(state: WebState, bank: ModelBank, settings: Settings, rgb: np.ndarray) -> np.ndarray:
     """One webcam frame (RGB) through this session's live Session: the frame with its overlay.
 
@@ -329,4 +337,4 @@ def live_frame(state: WebState, bank: ModelBank, settings: Settings, rgb: np.nda
     image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     dets, timings = session.process(image)
     stats = " ".join(f"{k} {v:.0f}ms" for k, v in timings.items())
-    return cv2.cvtColor(Renderer(session.config.output).annotate(image, dets, stats), cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(renderer(session.config.output).annotate(image, dets, stats), cv2.COLOR_BGR2RGB)
