@@ -250,6 +250,7 @@ class Bench:
         self.config, self.out, self.quiet, self.score = config, out, quiet, score
         self.rows: list[dict[str, Any]] = []
         self._models: dict[str, Any] = {}
+        self._plain: dict[str, Any] = {}
         self._scorer: Any = None
         self.answers: Any = None  # a segmenter whose segments stand in (StandIn)
         self.frames: list[np.ndarray] = []
@@ -269,6 +270,16 @@ class Bench:
             if self.answers is not None:
                 self._models[key] = StandIn(self._models[key], self.answers, self.frames)
         return self._models[key]
+
+    def ultralytics(self, weights: str | None = None) -> Any:
+        """ultralytics' own FastSAM on the segmenter's weights file, with its own predictor (full-size
+        masks of every segment): what a user of ultralytics runs, and the bare forward."""
+        from ultralytics import FastSAM
+
+        path = self.segmenter(weights).path
+        if path not in self._plain:
+            self._plain[path] = FastSAM(path)
+        return self._plain[path]
 
     def scorer(self) -> Any:
         from rtseg.text import TextScorer
@@ -300,12 +311,12 @@ class Bench:
         return stats, probe
 
     def forward(self, sample: Sample, weights: str | None = None, run: str = "forward") -> dict[str, Any]:
-        seg = self.segmenter(weights)
+        seg, model = self.segmenter(weights), self.ultralytics(weights)
         times = []
         with MemoryProbe() as probe:
             for image in sample.frames:
                 t0 = time.perf_counter()
-                seg.model.predict(image, **seg.kwargs)
+                model.predict(image, **seg.kwargs)
                 times.append((time.perf_counter() - t0) * 1000)
         return self.record(sample, run, mean_fps(times), {"forward": times}, probe, None)
 
@@ -346,8 +357,8 @@ class Bench:
                 labels, times = peers.box_tracker(model, sample.frames, sample.objects, seg.kwargs)
             else:
                 scorer = self.scorer() if kind == "text" else None
-                labels, times = peers.per_frame_prompts(seg.model, sample.frames, sample.objects, kind, seg.kwargs,
-                                                        scorer)
+                labels, times = peers.per_frame_prompts(self.ultralytics(), sample.frames, sample.objects, kind,
+                                                        seg.kwargs, scorer)
         return self.record(sample, f"ultralytics-{kind}", mean_fps(times), {"frame": times}, probe,
                            sample.mean_j(labels))
 

@@ -36,8 +36,9 @@ class ModelConfig:
         half: fp16 inference (None: on CUDA only).
         max_det: most segments per frame.
         threads: torch CPU threads (None: ultralytics' default, cores - 1).
-        retina_masks: masks made at the frame's resolution by the model (True), or at the inference
-            size and resized to the frame (False: cheaper when imgsz is below the frame size).
+        retina_masks: full-size masks upsampled from the model's prototypes straight to the frame
+            (True), or made at the inference size and resized to the frame (False: coarser edges).
+            Either way only the reported objects' full-size masks are made.
     """
 
     weights: str = "fastsam-s"

@@ -2,6 +2,13 @@
 
 This is the one boundary where ultralytics and torch types become ``sv.Detections``: nothing past it
 sees them. A fake segmenter for tests only needs the :class:`Segmenter` protocol.
+
+Masks are lazy. ultralytics makes a full-size mask for every segment of every frame (upsampling the
+model's prototype masks), though a tracker only needs them on a coarse grid and the outputs only
+for the few objects it reports. :class:`FastSAMSegmenter` returns each segment's mask coefficients
+instead (``data[COEFFS]``, with the frame's :class:`Prototypes` in ``metadata[PROTOTYPES]``);
+:func:`grid_masks` and :func:`masks_of` make the masks of just the rows they are given, with
+ultralytics' own mask maths. Detections with dense ``mask`` (a test's fake segmenter) work the same.
 """
 
 from __future__ import annotations
@@ -24,11 +31,93 @@ KNOWN_WEIGHTS = {"fastsam-s": "FastSAM-s.pt", "fastsam-x": "FastSAM-x.pt", "fast
 EXPORT_SUFFIXES = (".pt", ".onnx", ".engine", ".torchscript", ".xml", ".mlpackage", ".tflite")
 
 
+COEFFS = "mask_coeffs"  # Detections.data: (N, C) float32 mask coefficients of each segment
+CROPS = "mask_crops"  # Detections.data: (N, 4) the boxes, at the model's input size, masks are cut to
+PROTOTYPES = "mask_prototypes"  # Detections.metadata: the frame's Prototypes
+
+
+class Prototypes:
+    """One frame's mask prototypes (C, h, w), from a model input of ``input_shape`` (H, W).
+
+    A segment's mask is its coefficients times the prototypes, upsampled, cut to its box and
+    thresholded at 0 (ultralytics' ``process_mask_native``); made here only for the rows asked for.
+
+    Args:
+        protos: (C, h, w) tensor, on the model's device.
+        input_shape: the letterboxed input's (H, W) that the prototypes are a quarter of.
+        retina: full-size masks upsampled straight to the frame (True), or made at the input size and
+            resized to the frame (False: ultralytics' ``retina_masks=False``; coarser edges).
+    """
+
+    def __init__(self, protos: Any, input_shape: tuple[int, int], retina: bool = True) -> None:
+        self.protos, self.input_shape, self.retina = protos, input_shape, retina
+
+    def _tensors(self, dets: sv.Detections) -> tuple[Any, Any]:
+        import torch
+
+        device = self.protos.device
+        return (torch.from_numpy(dets.data[COEFFS]).to(device), torch.from_numpy(dets.data[CROPS]).to(device))
+
+    def full(self, dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
+        """(N, H, W) bool masks of ``dets`` on a frame of ``shape`` (H, W)."""
+        from ultralytics.utils import ops
+
+        if len(dets) == 0:
+            return np.zeros((0, *shape), bool)
+        coeffs, crops = self._tensors(dets)
+        if self.retina:
+            boxes = ops.scale_boxes(self.input_shape, crops.clone(), shape)
+            masks = ops.process_mask_native(self.protos, coeffs, boxes, shape)
+        else:
+            small = ops.process_mask(self.protos, coeffs, crops, self.input_shape, upsample=True)
+            masks = ops.scale_masks(small[None].float(), shape)[0] > 0.5
+        return masks.bool().cpu().numpy()
+
+    def grid(self, dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:
+        """(N, ceil(H/f), ceil(W/f)) bool masks of ``dets`` for a frame of ``shape``, ``factor`` times
+        coarser: the mask logits resized to that grid, cut to the boxes and thresholded at 0. (At
+        imgsz 640 on 640x480 frames, the prototypes are that grid already: nothing is resized.)"""
+        from ultralytics.utils import ops
+
+        gh, gw = -(-shape[0] // factor), -(-shape[1] // factor)
+        if len(dets) == 0:
+            return np.zeros((0, gh, gw), bool)
+        coeffs, crops = self._tensors(dets)
+        c, mh, mw = self.protos.shape
+        logits = (coeffs @ self.protos.float().view(c, -1)).view(1, -1, mh, mw)
+        logits = ops.scale_masks(logits, (gh, gw))[0]  # crops the letterbox padding
+        boxes: Any = ops.scale_boxes(self.input_shape, crops.clone(), shape) / factor
+        return ops.crop_mask(logits.gt(0).byte(), boxes).bool().cpu().numpy()
+
+
 def masks_of(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
-    """The (N, H, W) bool masks of ``dets`` (empty when it has none), as a dense array."""
-    if dets.mask is None:
+    """The (N, H, W) bool masks of ``dets`` (made now when they are lazy; empty when it has none)."""
+    if dets.mask is not None:
+        return np.asarray(dets.mask, dtype=bool)
+    protos = dets.metadata.get(PROTOTYPES)
+    if protos is None or len(dets) == 0:
         return np.zeros((len(dets), *shape), bool)
-    return np.asarray(dets.mask, dtype=bool)
+    return protos.full(dets, shape)
+
+
+def grid_masks(dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:
+    """The masks of ``dets`` on a grid ``factor`` times coarser than the frame ``shape`` (H, W)."""
+    from rtseg.associate import downscale
+
+    protos = dets.metadata.get(PROTOTYPES)
+    if dets.mask is None and protos is not None:
+        return protos.grid(dets, shape, factor)
+    return downscale(masks_of(dets, shape), factor)
+
+
+def dense(dets: sv.Detections, shape: tuple[int, int], masks: np.ndarray | None = None) -> sv.Detections:
+    """``dets`` with ordinary full-size masks (``masks``, when already made) and no lazy fields."""
+    out = take(dets, np.arange(len(dets)))
+    out.mask = masks_of(dets, shape) if masks is None else masks
+    out.data.pop(COEFFS, None)
+    out.data.pop(CROPS, None)
+    out.metadata.pop(PROTOTYPES, None)
+    return out
 
 
 def take(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
@@ -37,7 +126,8 @@ def take(dets: sv.Detections, index: np.ndarray) -> sv.Detections:
 
 
 class Segmenter(Protocol):
-    """Anything that turns a BGR frame (H, W, 3) uint8 into Detections with full-size masks."""
+    """Anything that turns a BGR frame (H, W, 3) uint8 into Detections with full-size masks
+    (``mask``, or lazy ones that :func:`masks_of` makes)."""
 
     def __call__(self, image: np.ndarray) -> sv.Detections: ...
 
@@ -86,7 +176,7 @@ def resolve_weights(model: str) -> str:
 
 
 class FastSAMSegmenter:
-    """FastSAM in everything mode: every segment of the frame, masks at the frame's resolution.
+    """FastSAM in everything mode: every segment of the frame, with lazy full-size masks (:func:`masks_of`).
 
     Args:
         model: ``fastsam-s``, ``fastsam-x``, or a path to a FastSAM-format ``.pt`` or exported model.
@@ -97,9 +187,9 @@ class FastSAMSegmenter:
         half: fp16 inference; None = on CUDA only.
         max_det: most segments per frame.
         threads: torch CPU threads (None: ultralytics' choice, cores - 1).
-        retina_masks: masks computed at the frame's resolution from the model's prototypes (True), or
-            at the inference size and then resized to the frame (False: cheaper when the inference
-            size is below the frame's, coarser edges).
+        retina_masks: full-size masks (when :func:`masks_of` makes them) upsampled from the model's
+            prototypes straight to the frame (True), or made at the inference size and resized to
+            the frame (False: coarser edges).
     """
 
     def __init__(
@@ -136,16 +226,53 @@ class FastSAMSegmenter:
                    m.retina_masks)
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
-        """Segments of one BGR frame: ``mask`` (N, H, W) bool, ``xyxy``, ``confidence``."""
+        """Segments of one BGR frame: ``xyxy``, ``confidence`` and lazy masks (see :func:`masks_of`)."""
         start = time.perf_counter()
-        result = self.model.predict(image, **self.kwargs)[0]
+        result = self.model.predict(image, predictor=lazy_mask_predictor(), **self.kwargs)[0]
         if self.threads is not None:  # ultralytics sets its own count when the predictor is first set up
             import torch
 
             if torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
         dets = sv.Detections.from_ultralytics(result)
-        if dets.mask is None:  # no segment at all
+        if len(dets):
+            dets.data[COEFFS], dets.data[CROPS] = result.rtseg_lazy
+        else:
             dets.mask = np.zeros((0, *image.shape[:2]), dtype=bool)
+        dets.metadata[PROTOTYPES] = Prototypes(result.rtseg_protos, result.rtseg_input_shape,
+                                               self.kwargs["retina_masks"])
         self.last_ms = (time.perf_counter() - start) * 1000
         return dets
+
+
+_PREDICTOR: type | None = None
+
+
+def lazy_mask_predictor() -> type:
+    """ultralytics' FastSAM predictor, except that results carry each segment's mask coefficients,
+    crop box and the frame's prototypes instead of full-size masks of every segment."""
+    global _PREDICTOR
+    if _PREDICTOR is None:
+        from ultralytics.engine.results import Results
+        from ultralytics.models.fastsam import FastSAMPredictor
+        from ultralytics.utils import ops
+
+        class LazyMaskPredictor(FastSAMPredictor):  # type: ignore[misc]
+            def construct_result(self, pred: Any, img: Any, orig_img: Any, img_path: Any,  # type: ignore[override]
+                                 proto: Any) -> Any:
+                input_shape = tuple(img.shape[2:])
+                crops, coeffs = pred[:, :4].clone(), pred[:, 6:]
+                if len(pred):  # drop segments whose mask is empty on the prototype grid, as ultralytics does
+                    c, mh, mw = proto.shape
+                    logits = (coeffs.float() @ proto.float().view(c, -1)).view(-1, mh, mw)
+                    keep = ops.crop_mask(logits.gt(0).byte(), crops * (mh / input_shape[0])).amax((-2, -1)) > 0
+                    pred, crops, coeffs = pred[keep], crops[keep], coeffs[keep]
+                pred[:, :4] = ops.scale_boxes(input_shape, pred[:, :4], orig_img.shape)
+                result: Any = Results(orig_img, path=img_path, names=self.model.names,  # type: ignore[attr-defined]
+                                      boxes=pred[:, :6])
+                result.rtseg_lazy = (coeffs.float().cpu().numpy(), crops.float().cpu().numpy())
+                result.rtseg_protos, result.rtseg_input_shape = proto, input_shape
+                return result
+
+        _PREDICTOR = LazyMaskPredictor
+    return _PREDICTOR

@@ -2,9 +2,12 @@
 
 Every segment of every frame is tracked, one-to-one (Hungarian on the IoU between each track's
 motion-predicted mask and the new masks, on a downscaled grid; near-duplicate segments merged
-first). A prompt binds a user id to one of these tracks. Because the other segments hold tracks of
-their own, an occluder or a crossing object claims its own mask, and the prompted track is marked
-lost instead of jumping to it.
+first). Full-size masks are made only for the objects reported and for the segments a new prompt or
+a re-acquisition looks at (see :mod:`rtseg.segment`): the rest of the scene costs only its grid.
+
+A prompt binds a user id to one of these tracks. Because the other segments hold tracks of their
+own, an occluder or a crossing object claims its own mask, and the prompted track is marked lost
+instead of jumping to it.
 
 A lost object is re-acquired among new segments that overlap no other object: a text object when a
 segment's CLIP similarity to the text comes back near what it was at acquisition; a point or box
@@ -25,7 +28,7 @@ import supervision as sv
 
 from rtseg.associate import centroids, dedupe, downscale, iou_matrix, match, shift
 from rtseg.prompts import PointPrompt, Prompt, TextPrompt, negatives_of, select_box, select_point
-from rtseg.segment import masks_of, take
+from rtseg.segment import dense, grid_masks, masks_of, take
 
 
 class Embedder(Protocol):
@@ -117,12 +120,23 @@ class Track:
 
 
 class _Frame:
-    """One frame's segments on the full and the association grid."""
+    """One frame's segments on the association grid (``small``), and full-size where asked for
+    (:meth:`full`: made once per segment, and only for the segments that need them)."""
 
-    def __init__(self, image: np.ndarray, masks: np.ndarray, small: np.ndarray) -> None:
-        self.image, self.masks, self.small = image, masks, small
+    def __init__(self, image: np.ndarray, dets: sv.Detections, small: np.ndarray) -> None:
+        self.image, self.dets, self.small = image, dets, small
         self.cents = centroids(self.small)
         self.areas = self.small.sum(axis=(1, 2))
+        self._full: dict[int, np.ndarray] = {}
+
+    def full(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), H, W) bool full-size masks of segments ``idx``."""
+        todo = [int(c) for c in idx if int(c) not in self._full]
+        if todo:
+            self._full.update(zip(todo, masks_of(take(self.dets, np.array(todo)), self.image.shape[:2])))
+        if len(idx) == 0:
+            return np.zeros((0, *self.image.shape[:2]), bool)
+        return np.stack([self._full[int(c)] for c in idx])
 
 
 class PromptTracker:
@@ -185,13 +199,15 @@ class PromptTracker:
         self.frame += frames
         h, w = image.shape[:2]
         factor = self._factor(h, w)
-        masks = masks_of(dets, (h, w))
-        small = downscale(masks, factor)
+        if self.everything:  # every segment is reported: its full-size mask is made anyway
+            masks = masks_of(dets, (h, w))
+            dets, small = dense(dets, (h, w), masks), downscale(masks, factor)
+        else:  # only the reported objects' (and new prompts' candidates') full-size masks are made
+            small = grid_masks(dets, (h, w), factor)
         keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
         scores = dets.confidence[keep] if dets.confidence is not None else np.ones(len(keep))
         keep = keep[dedupe(small[keep], scores, cfg.duplicate_iou)]
-        dets = take(dets, keep)
-        frame = _Frame(image, masks[keep], small[keep])
+        frame = _Frame(image, take(dets, keep), small[keep])
 
         owner = self._continue_tracks(frame)  # segment index -> the track it continues
 
@@ -208,12 +224,12 @@ class PromptTracker:
                 t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
 
         # New segment tracks for what nobody claimed; drop stale unprompted tracks.
-        for c in range(len(frame.masks)):
+        for c in range(len(frame.small)):
             if c not in owner:
                 owner[c] = self._new_track(frame, c)
         self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
 
-        return self._report(dets, owner)
+        return self._report(frame, owner)
 
     def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
         """A frame without segmentation: the reported objects moved to it (``dets`` as the last
@@ -274,10 +290,12 @@ class PromptTracker:
                 t.lost = self.frame - t.seen
         return owner
 
-    def _report(self, dets: sv.Detections, owner: dict[int, Track]) -> sv.Detections:
-        """The prompted objects (or every segment, in everything mode) seen this frame."""
+    def _report(self, frame: _Frame, owner: dict[int, Track]) -> sv.Detections:
+        """The prompted objects (or every segment, in everything mode) seen this frame, with
+        full-size masks: the only segments whose full-size masks every frame needs."""
         report = [(c, t) for c, t in sorted(owner.items()) if t.id and (self.everything or t.prompt is not None)]
-        out = take(dets, np.array([c for c, _ in report], dtype=int))
+        idx = np.array([c for c, _ in report], dtype=int)
+        out = dense(take(frame.dets, idx), frame.image.shape[:2], frame.full(idx))
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
         out.data["prompt"] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
@@ -311,7 +329,7 @@ class PromptTracker:
                 out.append(None)
                 todo.append(k)
         if todo:
-            fresh = self.embedder.encode_crops(frame.image, frame.masks[idx[todo]])
+            fresh = self.embedder.encode_crops(frame.image, frame.full(idx[todo]))
             for k, e in zip(todo, fresh):
                 out[k] = e
                 t = owner.get(int(idx[k]))
@@ -325,13 +343,15 @@ class PromptTracker:
         assert isinstance(self.embedder, TextEmbedder)  # checked when the prompt was added
         text = self.embedder.encode_text(prompt.text)
         sims = self._embeddings(frame, idx, owner) @ text
-        for x, y in negatives_of(prompt):
-            sims[frame.masks[idx, int(y), int(x)]] = -np.inf
+        negatives = negatives_of(prompt)
+        masks = frame.full(idx) if negatives else None
+        for x, y in negatives:
+            sims[masks[:, int(y), int(x)]] = -np.inf  # type: ignore[index]
         return sims
 
     def _select(self, prompt: Prompt, frame: _Frame, owner: dict[int, Track]) -> tuple[int | None, float]:
         """The segment a prompt picks among those no other object holds, and its score."""
-        idx = np.nonzero(self._free(owner, len(frame.masks)))[0]
+        idx = np.nonzero(self._free(owner, len(frame.small)))[0]
         if len(idx) == 0:
             return None, 0.0
         if isinstance(prompt, TextPrompt):
@@ -339,13 +359,13 @@ class PromptTracker:
             k = int(np.argmax(sims))
             return (int(idx[k]), float(sims[k])) if np.isfinite(sims[k]) else (None, 0.0)
         pick = select_point if isinstance(prompt, PointPrompt) else select_box
-        picked = pick(frame.masks[idx], prompt)  # type: ignore[arg-type]
+        picked = pick(frame.full(idx), prompt)  # type: ignore[arg-type]
         return (None, 0.0) if picked is None else (int(idx[picked]), 1.0)
 
     def _reacquire(self, track: Track, frame: _Frame, owner: dict[int, Track]) -> int | None:
         """A new segment, overlapping no other object, that looks like lost ``track``'s object."""
         cfg = self.config
-        ok = self._free(owner, len(frame.masks))
+        ok = self._free(owner, len(frame.small))
         for c, t in owner.items():
             ok[c] &= t.hits <= cfg.young
         held = [c for c, t in owner.items() if t.prompt is not None]

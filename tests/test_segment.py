@@ -1,0 +1,83 @@
+"""Lazy masks: FastSAMSegmenter's masks are ultralytics' own, made only for the rows asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from rtseg.associate import downscale, iou_matrix
+from rtseg.capture import open_source
+from rtseg.config import override
+from rtseg.pipeline import Session
+from rtseg.segment import COEFFS, PROTOTYPES, FastSAMSegmenter, Prototypes, dense, grid_masks, masks_of, take
+
+from conftest import SHOWCASE, prompts_of
+
+
+def frames(n: int) -> list[np.ndarray]:
+    with open_source(str(SHOWCASE / "video.mp4")) as src:
+        return [f.image for _, f in zip(range(n), src)]
+
+
+@pytest.mark.parametrize("imgsz,retina", [(640, True), (320, True), (320, False)])
+def test_lazy_masks_are_ultralytics_masks(demo_config, imgsz, retina):
+    from ultralytics import FastSAM
+
+    m = demo_config.model
+    seg = FastSAMSegmenter(m.weights, "cpu", imgsz, m.conf, m.iou, retina_masks=retina)
+    plain = FastSAM(seg.path)  # ultralytics' own predictor: full-size masks of every segment
+    for image in frames(6)[::2]:
+        lazy = seg(image)
+        eager = sv.Detections.from_ultralytics(plain.predict(image, **seg.kwargs)[0])
+        assert lazy.mask is None and len(lazy) == len(eager) > 0
+        np.testing.assert_allclose(lazy.xyxy, eager.xyxy, atol=1e-3)
+        full = masks_of(lazy, image.shape[:2])
+        assert full.shape == eager.mask.shape
+        assert np.array_equal(full, eager.mask)
+        rows = np.array([len(lazy) - 1, 0])  # any rows, in any order
+        assert np.array_equal(masks_of(take(lazy, rows), image.shape[:2]), eager.mask[rows])
+        # the association grid: close to the full masks downscaled, without making them
+        grid = grid_masks(lazy, image.shape[:2], 4)
+        assert grid.shape == (len(lazy), 120, 160)
+        iou = np.diag(iou_matrix(grid, downscale(eager.mask, 4)))
+        assert iou.min() > 0.6 and np.median(iou) > 0.8, iou
+
+
+def test_dense_drops_the_lazy_fields(segmenter):
+    image = frames(1)[0]
+    lazy = segmenter(image)
+    out = dense(lazy, image.shape[:2])
+    assert out.mask is not None and out.mask.shape == (len(lazy), 480, 640)
+    assert COEFFS not in out.data and PROTOTYPES not in out.metadata
+    assert COEFFS in lazy.data and lazy.mask is None  # the input is left as it was
+
+
+def test_only_reported_objects_get_full_size_masks(demo_config, segmenter, text_scorer, monkeypatch):
+    made: list[int] = []
+    full = Prototypes.full
+
+    def counting(self, dets, shape):
+        made.append(len(dets))
+        return full(self, dets, shape)
+
+    monkeypatch.setattr(Prototypes, "full", counting)
+    session = Session(demo_config, segmenter=segmenter, text_scorer=text_scorer)
+    session.add(prompts_of(SHOWCASE, "point")[0])
+    segments = []
+    for image in frames(12):
+        segments.append(len(segmenter(image)))
+        made.clear()
+        dets, _ = session.process(image)
+        assert len(dets) == 1 and dets.mask.shape == (1, 480, 640) and dets.mask.any()
+        if len(segments) > 1:  # after acquisition: the one object, and nothing else
+            assert made == [1]
+    assert min(segments) >= 4  # there was more to the scene than the object
+
+
+def test_everything_mode_reports_every_segment_full_size(demo_config, segmenter):
+    session = Session(override(demo_config), everything=True, segmenter=segmenter)
+    image = frames(1)[0]
+    dets, _ = session.process(image)
+    assert len(dets) >= 4 and dets.mask.shape == (len(dets), 480, 640)
+    assert (dets.mask.sum(axis=(1, 2)) > 0).all() and COEFFS not in dets.data
