@@ -51,8 +51,9 @@ class RateMeter:
 @dataclass
 class RunStats:
     """What ``rtseg bench`` measures in a run: milliseconds per frame by stage (``segment``,
-    ``track``, ``carry``, ``output``, ``frame`` = all the main loop's work), and the latency from
-    reading a frame to its overlay drawn (to its outputs written when there is no overlay)."""
+    ``track``, ``carry``, ``output``, ``frame`` = all the main loop's work; for live sources
+    ``wait``, the age of the newest frame when the loop took it), and the latency from reading a
+    frame to its overlay drawn (to its outputs written when there is no overlay)."""
 
     stages: dict[str, list[float]] = field(default_factory=dict)
     latency: list[float] = field(default_factory=list)
@@ -162,6 +163,8 @@ def run_track(source: str | Source, config: Config, objects: list[Prompt], every
             except StopIteration:
                 break
             t0 = time.perf_counter()
+            if stats is not None and src.live:  # how old the newest frame was when the loop took it
+                stats.add("wait", (time.monotonic() - frame.read_at) * 1000)
             result = session.step(frame)
             meter.tick(result.timings)
             if stats is not None:

@@ -98,22 +98,33 @@ def load_sample(path: str | Path, frames: int) -> Sample:
 
 def build_architecture(scale: str, folder: Path) -> str:
     """A FastSAM-s/-x architecture (YOLOv8s/x-seg, one class) with untrained weights, saved as a
-    FastSAM checkpoint in ``folder``: what the real model costs, without its weights."""
+    FastSAM checkpoint in ``folder``: what the real model costs, without its weights.
+
+    The weights are seeded, so every run times the same model, and the mask coefficients are set
+    to fill each segment's box: with random ones most masks come out empty, and ultralytics (and
+    rtseg) skip empty masks, which would time a scene with nothing in it. Run with ``conf=0`` and
+    ``max_det=20``, every frame then has 20 segments with real-sized masks."""
     from rtseg.offline import prepare_ultralytics
 
     prepare_ultralytics()
+    import torch
     import yaml
     from ultralytics import YOLO
     from ultralytics.utils import ROOT
 
     folder.mkdir(parents=True, exist_ok=True)
+    spec = yaml.safe_load((ROOT / "cfg/models/v8/yolov8-seg.yaml").read_text())
+    spec.update(nc=1, scale=scale)
+    spec_path = folder / f"yolov8{scale}-seg-1class.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    torch.manual_seed(0)
+    model = YOLO(str(spec_path), task="segment")
+    head = model.model.model[-1]  # type: ignore[union-attr,index]
+    for branch in head.cv4:  # mask coefficients ~ +1: the mask is the prototypes' sum, > 0 in the box
+        branch[-1].weight.data.mul_(0.01)
+        branch[-1].bias.data.fill_(1.0)
     path = folder / f"fastsam-{scale}-architecture.pt"
-    if not path.exists():
-        spec = yaml.safe_load((ROOT / "cfg/models/v8/yolov8-seg.yaml").read_text())
-        spec.update(nc=1, scale=scale)
-        spec_path = folder / f"yolov8{scale}-seg-1class.yaml"
-        spec_path.write_text(yaml.safe_dump(spec))
-        YOLO(str(spec_path), task="segment").save(str(path))
+    model.save(str(path))
     return str(path)
 
 

@@ -51,7 +51,8 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
     ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
     for i in range(len(dets)):
         mask = masks[i]
-        moments = cv2.moments(mask.view(np.uint8), binaryImage=True)  # area and centroid, without nonzero()
+        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))  # area and centroid on the object's box only
+        moments = cv2.moments(mask[y:y + h, x:x + w].view(np.uint8), binaryImage=True)
         area = int(moments["m00"])
         objects.append({
             "id": int(ids[i]),
@@ -59,7 +60,7 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
             "box": [round(float(v), 1) for v in dets.xyxy[i]],
             "score": round(float(dets.confidence[i]), 4) if dets.confidence is not None else None,
             "area": area,
-            "centroid": [round(moments["m10"] / area, 1), round(moments["m01"] / area, 1)] if area else None,
+            "centroid": [round(x + moments["m10"] / area, 1), round(y + moments["m01"] / area, 1)] if area else None,
             "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
         })
     return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}

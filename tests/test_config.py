@@ -14,7 +14,7 @@ def test_bundled_configs_load(path):
 
 def test_cpu_realtime_config_is_keyframe_mode():
     cfg = load_config(ROOT / "configs" / "cpu-realtime.yaml")
-    assert cfg.keyframes.every == 4 and cfg.model.imgsz == 320 and cfg.model.retina_masks is False
+    assert cfg.keyframes.every == 4 and cfg.model.imgsz == 320 and cfg.model.weights == "fastsam-s"
 
 
 def test_demo_paths_resolve_to_bundled_models():

@@ -44,7 +44,7 @@ def test_masks_json_and_video_agree(synth_video, tmp_path, capsys):
             x1, y1, x2, y2 = o["box"]
             ys, xs = np.nonzero(mask)
             assert x1 - 1 <= xs.min() and xs.max() <= x2 + 1 and y1 - 1 <= ys.min() and ys.max() <= y2 + 1
-            assert abs(o["centroid"][0] - xs.mean()) < 0.1
+            assert abs(o["centroid"][0] - xs.mean()) < 0.1 and abs(o["centroid"][1] - ys.mean()) < 0.1
             g = gt[r["index"]] == o["id"]
             assert (mask & g).sum() / (mask | g).sum() > 0.6  # ids in command-line order
     prompts = {o["id"]: o["prompt"] for o in records[0]["objects"]}
