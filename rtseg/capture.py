@@ -131,9 +131,16 @@ class ImageFolderSource(Source):
 
 
 class LiveSource(Source):
-    """A camera or stream read on a background thread that keeps only the newest frame."""
+    """A camera or stream read on a background thread that keeps only the newest frame.
+
+    When the newest frame is already old and the next one is due within ``fresh_wait`` of a frame
+    interval, the consumer gets the next one instead: it waits that little (at most a quarter of an
+    interval) and shows a frame that much younger. A loop about as fast as the camera otherwise
+    takes frames that waited half an interval on average (up to a whole one).
+    """
 
     live = True
+    fresh_wait = 0.25  # of the frame interval (measured): 0 always takes the newest frame at once
 
     def __init__(self, target: int | str, name: str, max_failures: int = 50, capture: Any = None) -> None:
         self.name = name
@@ -153,6 +160,7 @@ class LiveSource(Source):
         self._stopped = False
         self.dropped = 0  # frames replaced by a newer one before anyone took them
         self.captured_at = 0.0  # monotonic time the newest frame was read
+        self.interval = 0.0  # seconds between frames, a running mean of the reads
         self._start = time.monotonic()
         self._thread = threading.Thread(target=self._reader, name=f"capture {name}", daemon=True)
         self._thread.start()
@@ -174,8 +182,12 @@ class LiveSource(Source):
             with self._cond:
                 if self._latest is not None:
                     self.dropped += 1
-                self._latest = Frame(index, time.monotonic() - self._start, image)
-                self.captured_at = time.monotonic()
+                now = time.monotonic()
+                if self.captured_at:
+                    gap = now - self.captured_at
+                    self.interval = gap if not self.interval else 0.9 * self.interval + 0.1 * gap
+                self._latest = Frame(index, now - self._start, image, read_at=now)
+                self.captured_at = now
                 self._cond.notify_all()
             index += 1
 
@@ -188,7 +200,13 @@ class LiveSource(Source):
                     if self._error:
                         raise RtsegError(self._error)
                     return
-                frame, self._latest = self._latest, None
+                frame = self._latest
+                due = self.interval - (time.monotonic() - frame.read_at)  # until the next frame
+                if 0 < due <= self.fresh_wait * self.interval:
+                    self._cond.wait_for(lambda seen=frame: self._latest is not seen or self._error is not None
+                                        or self._stopped, timeout=due + 0.1 * self.interval)
+                    frame = self._latest or frame
+                self._latest = None
             yield frame
 
     def close(self) -> None:

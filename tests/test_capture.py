@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 
 import cv2
@@ -54,6 +56,43 @@ def test_live_source_drops_stale_frames_instead_of_queueing():
         assert src.dropped > 20
         # Each frame handed over was the newest one: never older than one camera period.
         assert np.median(ages) < camera.period * 1.5
+
+
+class ManualCamera(FakeCamera):
+    """A camera whose frames come when the test puts them (a failed read every 50 ms meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: queue.Queue[int] = queue.Queue()
+
+    def read(self):
+        try:
+            n = self.queue.get(timeout=0.05)
+        except queue.Empty:
+            return False, None
+        return True, np.full((4, 8, 3), n, np.uint8)
+
+
+@pytest.mark.parametrize("fresh_wait,arrives,expect", [(0.25, True, 2), (0.0, True, 1), (0.25, False, 1)])
+def test_live_source_waits_briefly_for_a_frame_due_now(monkeypatch, fresh_wait, arrives, expect):
+    monkeypatch.setattr(LiveSource, "fresh_wait", fresh_wait)
+    camera = ManualCamera()
+    with LiveSource(0, "manual camera", capture=camera) as src:
+        frames = iter(src)
+        camera.queue.put(0)
+        assert next(frames).index == 0
+        camera.queue.put(1)
+        while src.captured_at == 0 or src._latest is None:
+            time.sleep(0.005)
+        # Frame 1 is 1.7 s old and frames come every 2 s: the next is due in 0.3 s, within a quarter
+        # of the interval. Frame 2 comes 0.05 s later (or not at all).
+        src.interval, src._latest.read_at = 2.0, time.monotonic() - 1.7
+        if arrives:
+            threading.Timer(0.05, camera.queue.put, (2,)).start()
+        start = time.monotonic()
+        assert next(frames).index == expect
+        if not arrives:  # it gave up at the due time plus a tenth of the interval
+            assert 0.3 < time.monotonic() - start < 1.5
 
 
 def test_live_source_reports_a_lost_stream():
