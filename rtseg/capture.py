@@ -8,6 +8,7 @@ keeps only the newest frame, so a slow consumer skips stale frames instead of bu
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import time
@@ -191,6 +192,10 @@ class LiveSource(Source):
                 self._cond.notify_all()
             index += 1
 
+    def _moved_on(self, frame: Frame) -> bool:
+        """A newer frame than ``frame`` came in, or the source ended."""
+        return self._latest is not frame or self._error is not None or self._stopped
+
     def __iter__(self) -> Iterator[Frame]:
         while True:
             with self._cond:
@@ -203,8 +208,7 @@ class LiveSource(Source):
                 frame = self._latest
                 due = self.interval - (time.monotonic() - frame.read_at)  # until the next frame
                 if 0 < due <= self.fresh_wait * self.interval:
-                    self._cond.wait_for(lambda seen=frame: self._latest is not seen or self._error is not None
-                                        or self._stopped, timeout=due + 0.1 * self.interval)
+                    self._cond.wait_for(functools.partial(self._moved_on, frame), timeout=due + 0.1 * self.interval)
                     frame = self._latest or frame
                 self._latest = None
             yield frame
