@@ -40,7 +40,7 @@ lint: setup
 	$(BIN)/ruff check rtseg tests
 	$(BIN)/mypy
 
-# Speed and quality against the bare model and ultralytics, in one run (about 20 minutes on 2 CPU
+# Speed and quality against the bare model and ultralytics, in one run (7-20 minutes on 2 CPU
 # cores): the showcase plus six scenario videos; results in benchmarks/ (see benchmarks/RESULTS.md).
 BENCH_SAMPLES := occlusion crossing fast exit shake crowd
 bench: setup
