@@ -118,10 +118,8 @@ class MaskCarrier:
                 continue
             pad = int(np.ceil(0.21 * max(w, h)))  # a turned box stays inside
             x0, y0 = x - pad, y - pad
-            patch = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)[y:y + h + 2 * pad,
-                                                                                       x:x + w + 2 * pad]
-            weight = cv2.copyMakeBorder(weight, pad, pad, pad, pad, cv2.BORDER_CONSTANT)[y:y + h + 2 * pad,
-                                                                                        x:x + w + 2 * pad]
+            patch, weight = _padded(small, x0, y0, w + 2 * pad, h + 2 * pad, cv2.BORDER_REPLICATE), \
+                _padded(weight, x0, y0, w + 2 * pad, h + 2 * pad, cv2.BORDER_CONSTANT)
             moments = cv2.moments(weight, binaryImage=True)
             centre = np.array([moments["m10"], moments["m01"]]) / moments["m00"]
             self.templates.append(_Template(patch.copy(), weight.copy(), np.array([x0, y0], float), centre, pad))
@@ -234,6 +232,14 @@ def _warp_into(out: np.ndarray, mask: np.ndarray, box: tuple[int, ...], move: np
         return
     shifted = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1.0]]) @ move
     out[y0:y1, x0:x1] = cv2.warpAffine(mask, shifted[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR) > 127
+
+
+def _padded(image: np.ndarray, x: int, y: int, w: int, h: int, border: int) -> np.ndarray:
+    """The (h, w) region of ``image`` at (x, y), filled by ``border`` where it runs off the image."""
+    ih, iw = image.shape[:2]
+    x1, y1 = max(x, 0), max(y, 0)
+    x2, y2 = min(x + w, iw), min(y + h, ih)
+    return cv2.copyMakeBorder(image[y1:y2, x1:x2], y1 - y, y + h - y2, x1 - x, x + w - x2, border)
 
 
 def _vertex(v: np.ndarray) -> float:
