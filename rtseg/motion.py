@@ -122,7 +122,7 @@ class MaskCarrier:
                 _padded(weight, x0, y0, w + 2 * pad, h + 2 * pad, cv2.BORDER_CONSTANT)
             moments = cv2.moments(weight, binaryImage=True)
             centre = np.array([moments["m10"], moments["m01"]]) / moments["m00"]
-            self.templates.append(_Template(patch.copy(), weight.copy(), np.array([x0, y0], float), centre, pad))
+            self.templates.append(_Template(patch, weight, np.array([x0, y0], float), centre, pad))  # _padded copies
 
     def step(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
         """The masks carried to BGR ``image``, and whether they all still fit (it stops at the first
