@@ -1,6 +1,6 @@
 """rtseg: real-time prompted video segmentation and tracking with FastSAM.
 
-The Python API (see :mod:`rtseg.pipeline`)::
+The Python API (see :mod:`rtseg.session` and :mod:`rtseg.runner`)::
 
     from rtseg import Session, TextPrompt, load_config
     session = Session(load_config("configs/demo.yaml"))
@@ -16,8 +16,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from rtseg.config import Config, load_config  # noqa: E402
 from rtseg.errors import RtsegError  # noqa: E402
-from rtseg.pipeline import FrameResult, Session  # noqa: E402
-from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
+from rtseg.session import FrameResult, Session  # noqa: E402
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, TextPrompt  # noqa: E402
 
 __all__ = ["BoxPrompt", "Config", "FrameResult", "PointPrompt", "RtsegError", "Session", "TextPrompt", "load_config"]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""Typed configuration: frozen dataclasses per stage, loaded from YAML with unknown keys rejected.
+"""Typed configuration: one frozen dataclass per stage (model, tracker, keyframes, output), loaded
+from YAML with unknown keys rejected and every value range-checked when it is made.
 
 >>> cfg = load_config(None)
 >>> cfg.model.weights, cfg.tracker.match_iou
@@ -13,13 +14,35 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Callable, get_type_hints
 
 import yaml
 
 from rtseg.errors import RtsegError
-from rtseg.motion import KeyframeConfig
-from rtseg.tracker import TrackerConfig
+
+_RULES: dict[str, Callable[[float], bool]] = {
+    "[0, 1]": lambda v: 0 <= v <= 1,
+    "(0, 1]": lambda v: 0 < v <= 1,
+    ">= 1": lambda v: v >= 1,
+    "> 0": lambda v: v > 0,
+}
+
+
+def _check(section: Any, name: str, rules: dict[str, tuple[str, ...]]) -> None:
+    """The one range check: raise ValueError naming ``name.key`` for a value outside its rule (None passes).
+
+    >>> _check(OutputConfig(), "output", {"> 0": ("fps",)})
+    >>> _check(OutputConfig(opacity=0.5), "output", {"(0, 1]": ("opacity",), ">= 1": ("opacity",)})
+    Traceback (most recent call last):
+    ValueError: output.opacity must be >= 1, got 0.5
+    """
+    for rule, keys in rules.items():
+        for key in keys:
+            value = getattr(section, key)
+            if value is not None and not _RULES[rule](value):
+                where = "in " if rule[0] in "[(" else ""
+                raise ValueError(f"{name}.{key} must be {where}{rule}, got {value}")
+
 
 
 @dataclass(frozen=True)
@@ -55,13 +78,70 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz % 32:
             raise ValueError(f"model.imgsz must be a positive multiple of 32, got {self.imgsz}")
-        for name in ("conf", "iou"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"model.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.max_det < 1:
-            raise ValueError(f"model.max_det must be >= 1, got {self.max_det}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"model.threads must be >= 1, got {self.threads}")
+        _check(self, "model", {"[0, 1]": ("conf", "iou"), ">= 1": ("max_det", "threads")})
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Association settings.
+
+    Attributes:
+        match_iou: least IoU between a track's predicted mask and a segment to continue it.
+        max_growth: a segment more than this many times larger than a track (of 50 grid cells or more)
+            does not continue it.
+        duplicate_iou: segments overlapping a more confident one by this IoU are dropped as duplicates.
+        grid: long side of the grid that association works on (masks are downscaled to it).
+        coast: frames a lost object keeps being matched by its motion-predicted mask.
+        max_age: frames an unprompted segment track survives (and is matched) unseen.
+        young: a lost object is re-acquired only by segments tracked for at most this many frames
+            (an established segment is another object).
+        min_area: segments smaller than this fraction of the frame are ignored.
+        text_keep: a lost text object is re-acquired when a segment scores at least this fraction of
+            the similarity it had at acquisition.
+        appearance_min: least appearance similarity (cosine, 0..1) to re-acquire a point/box object.
+        momentum: weight of the previous velocity in the velocity estimate.
+    """
+
+    match_iou: float = 0.25
+    max_growth: float = 2.5
+    duplicate_iou: float = 0.8
+    grid: int = 160
+    coast: int = 30
+    max_age: int = 5
+    young: int = 45
+    min_area: float = 0.0002
+    text_keep: float = 0.8
+    appearance_min: float = 0.75
+    momentum: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(self, "tracker", {"[0, 1]": ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min",
+                                            "momentum"),
+                                 ">= 1": ("max_growth", "grid", "coast", "max_age", "young")})
+
+
+@dataclass(frozen=True)
+class KeyframeConfig:
+    """When to segment, and when a carried mask still fits.
+
+    Attributes:
+        every: segment every this many frames at most (1: every frame, nothing carried).
+        scale: resolution the objects are matched at, as a fraction of the frame's.
+        search: how far (frame pixels) from its predicted place an object is looked for.
+        max_changed: most fraction of the keyframe object's pixels that may have changed colour under
+            its carried mask (by more than 40 of 255 in a channel).
+        min_inside: least fraction of a carried mask that stays inside the frame.
+    """
+
+    every: int = 1
+    scale: float = 0.5
+    search: int = 32
+    max_changed: float = 0.1
+    min_inside: float = 0.95
+
+    def __post_init__(self) -> None:
+        _check(self, "keyframes", {">= 1": ("every", "search"), "(0, 1]": ("scale",),
+                                   "[0, 1]": ("max_changed", "min_inside")})
 
 
 @dataclass(frozen=True)
@@ -85,12 +165,9 @@ class OutputConfig:
     stats: bool = True
 
     def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ValueError(f"output.fps must be > 0, got {self.fps}")
         if len(self.codec) != 4:
             raise ValueError(f"output.codec must be a four-letter fourcc, got {self.codec!r}")
-        if not 0 <= self.opacity <= 1:
-            raise ValueError(f"output.opacity must be in [0, 1], got {self.opacity}")
+        _check(self, "output", {"> 0": ("fps",), "[0, 1]": ("opacity",)})
 
 
 @dataclass(frozen=True)

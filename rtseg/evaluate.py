@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from rtseg.errors import RtsegError
-from rtseg.io import read_index_png
+from rtseg.output.png import read_index_png
 
 
 def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:

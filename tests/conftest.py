@@ -54,7 +54,7 @@ def demo_config():
 
 @pytest.fixture(scope="session")
 def segmenter(demo_config):
-    from rtseg.segment import FastSAMSegmenter
+    from rtseg.segment.fastsam import FastSAMSegmenter
 
     m = demo_config.model
     return CachingSegmenter(FastSAMSegmenter.from_config(m))
@@ -62,7 +62,7 @@ def segmenter(demo_config):
 
 @pytest.fixture(scope="session")
 def text_scorer(demo_config):
-    from rtseg.text import TextScorer
+    from rtseg.prompt.clip import TextScorer
 
     return TextScorer(demo_config.model.clip)
 
@@ -70,7 +70,7 @@ def text_scorer(demo_config):
 @pytest.fixture(scope="session")
 def make_session(demo_config, segmenter, text_scorer):
     from rtseg.config import override
-    from rtseg.pipeline import Session
+    from rtseg.session import Session
 
     def make(everything: bool = False, keyframes: int = 1) -> Session:
         config = override(demo_config, keyframes={"every": keyframes})
@@ -98,7 +98,7 @@ def synth_video(tmp_path_factory):
 
 def prompts_of(video: Path, kind: str) -> list:
     """The first-frame prompt of each object of a synthetic video, of one kind."""
-    from rtseg.prompts import BoxPrompt, PointPrompt, TextPrompt
+    from rtseg.prompt.prompts import BoxPrompt, PointPrompt, TextPrompt
 
     out = []
     for obj in json.loads((video / "objects.json").read_text())["objects"]:
@@ -114,12 +114,12 @@ def prompts_of(video: Path, kind: str) -> list:
 
 def run_labels(session, video: Path) -> np.ndarray:
     """Label maps (T, H, W) of a session run over a video (pixel = tracker id)."""
-    from rtseg.sinks import label_map
+    from rtseg.output.records import label_map
 
     return np.stack([label_map(r.detections, r.image.shape[:2]) for r in session.run(video / "video.mp4")])
 
 
 def ground_truth(video: Path) -> np.ndarray:
-    from rtseg.io import read_index_png
+    from rtseg.output.png import read_index_png
 
     return np.stack([read_index_png(p) for p in sorted((video / "gt").glob("*.png"))])

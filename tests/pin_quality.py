@@ -21,11 +21,11 @@ import conftest  # noqa: E402,F401  (sets the offline environment first)
 
 from rtseg.config import load_config, override  # noqa: E402
 from rtseg.evaluate import evaluate_arrays  # noqa: E402
-from rtseg.pipeline import Session  # noqa: E402
-from rtseg.segment import FastSAMSegmenter  # noqa: E402
+from rtseg.session import Session  # noqa: E402
+from rtseg.segment.fastsam import FastSAMSegmenter  # noqa: E402
 from rtseg.synth.dataset import write_dataset  # noqa: E402
 from rtseg.synth.video import write_video  # noqa: E402
-from rtseg.text import TextScorer  # noqa: E402
+from rtseg.prompt.clip import TextScorer  # noqa: E402
 from rtseg.train.quality import measure  # noqa: E402
 
 from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402

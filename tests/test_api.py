@@ -6,7 +6,7 @@ import numpy as np
 import supervision as sv
 
 from rtseg import PointPrompt, Session, TextPrompt
-from rtseg.capture import open_source
+from rtseg.capture.sources import open_source
 
 from conftest import SHOWCASE, ground_truth
 

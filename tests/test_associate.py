@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from rtseg.associate import centroids, downscale, iou_matrix, match, shift
+from rtseg.detections import downscale
+from rtseg.track.associate import centroids, iou_matrix, match, shift
 
 masks = st.integers(1, 4).flatmap(lambda n: arrays(bool, (n, 6, 7)))
 

@@ -10,8 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from rtseg.bench import Replay, ReplayCamera, steady_fps
-from rtseg.capture import LiveSource
+from rtseg.bench.measure import steady_fps
+from rtseg.capture.replay import Replay, ReplayCamera
+from rtseg.capture.sources import LiveSource
 from rtseg.cli import main
 
 from conftest import DEMO_CONFIG
@@ -83,7 +84,7 @@ def test_bad_bench_input_is_one_line(tmp_path, capsys):
 def test_a_stand_in_costs_one_model_and_answers_with_another():
     import supervision as sv
 
-    from rtseg.bench import StandIn
+    from rtseg.bench.models import StandIn
 
     class Fake:
         device, path, model, kwargs = "cpu", "fake.pt", None, {}

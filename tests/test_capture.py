@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rtseg.capture import LiveSource, open_source
+from rtseg.capture.sources import LiveSource, open_source
 from rtseg.errors import RtsegError
 
 from conftest import SHOWCASE

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rtseg.evaluate import boundary, evaluate_arrays, evaluate_folders, f_measure, jaccard, statistics
-from rtseg.io import write_index_png
+from rtseg.output.png import write_index_png
 
 
 def square(h, w, y0, y1, x0, x1):

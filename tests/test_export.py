@@ -6,10 +6,11 @@ import shutil
 
 import numpy as np
 
-from rtseg.associate import iou_matrix
-from rtseg.capture import open_source
+from rtseg.track.associate import iou_matrix
+from rtseg.capture.sources import open_source
 from rtseg.cli import main
-from rtseg.segment import FastSAMSegmenter, masks_of
+from rtseg.detections import masks_of
+from rtseg.segment.fastsam import FastSAMSegmenter
 
 from conftest import SHOWCASE
 

@@ -33,7 +33,7 @@ def test_bundled_models_load_like_the_real_ones(demo_config):
     import open_clip
     from ultralytics import FastSAM
 
-    from rtseg.models.clip import register_configs
+    from rtseg.prompt.clip import register_configs
 
     model = FastSAM(demo_config.model.weights)  # the call that loads FastSAM-s.pt
     assert model.task == "segment" and model.names == {0: "object"}

@@ -8,9 +8,10 @@ import supervision as sv
 
 from rtseg.config import Config
 from rtseg.evaluate import jaccard
-from rtseg.motion import KeyframeConfig, MaskCarrier
-from rtseg.pipeline import Session
-from rtseg.prompts import PointPrompt
+from rtseg.config import KeyframeConfig
+from rtseg.track.keyframes import MaskCarrier
+from rtseg.session import Session
+from rtseg.prompt.prompts import PointPrompt
 from rtseg.synth.world import SceneObject, make_background, render
 
 H, W = 240, 320

@@ -10,7 +10,7 @@ import supervision as sv
 from PIL import Image
 
 from rtseg.cli import main
-from rtseg.io import read_index_png
+from rtseg.output.png import read_index_png
 
 from conftest import DEMO_CONFIG, ground_truth
 
@@ -79,10 +79,10 @@ def test_everything_and_image_sources(tmp_path, capsys):
 
 
 def test_live_overlay_video_plays_in_real_time(tmp_path):
-    from rtseg.sinks import VideoOutput
+    from rtseg.output.sinks import VideoFile
 
     image = np.zeros((48, 64, 3), np.uint8)
-    with VideoOutput(tmp_path / "v.mp4", 30, (64, 48)) as video:
+    with VideoFile(tmp_path / "v.mp4", 30, (64, 48)) as video:
         for t in (0.0, 0.1, 0.15, 0.5, 0.5):  # frames processed at these camera times
             video.write(image, at=t)
     assert video.frames == 16  # 0.5 s at 30 fps, plus the first frame

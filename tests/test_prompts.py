@@ -2,18 +2,16 @@ import numpy as np
 import pytest
 
 from rtseg.errors import RtsegError
-from rtseg.prompts import (
+from rtseg.prompt.prompts import (
     BoxPrompt,
     PointPrompt,
     TextPrompt,
-    box_mask_iou,
     load_prompts_file,
     parse_xy,
-    select_box,
-    select_point,
     validate,
     with_negative,
 )
+from rtseg.prompt.select import box_mask_iou, select_box, select_point
 
 
 @pytest.fixture

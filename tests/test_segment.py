@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from rtseg.associate import downscale, iou_matrix
-from rtseg.capture import open_source
+from rtseg.detections import downscale
+from rtseg.track.associate import iou_matrix
+from rtseg.capture.sources import open_source
 from rtseg.config import override
-from rtseg.pipeline import Session
-from rtseg.segment import COEFFS, PROTOTYPES, FastSAMSegmenter, Prototypes, dense, grid_masks, masks_of, take
+from rtseg.session import Session
+from rtseg.detections import COEFFS, PROTOTYPES, dense, grid_masks, masks_of, take
+from rtseg.segment.fastsam import FastSAMSegmenter
+from rtseg.segment.prototypes import Prototypes
 
 from conftest import SHOWCASE, prompts_of
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from rtseg.io import read_index_png
+from rtseg.output.png import read_index_png
 from rtseg.synth.dataset import captions, write_dataset
 from rtseg.synth.video import SCENARIOS, write_video
 from rtseg.synth.world import BACKGROUNDS, COLOURS, SHAPES, SceneObject, make_background, render, shape_mask

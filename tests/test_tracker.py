@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from rtseg.prompts import BoxPrompt, PointPrompt
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.synth.world import SceneObject, make_background, render
-from rtseg.tracker import PromptTracker, TrackerConfig
+from rtseg.config import TrackerConfig
+from rtseg.track.tracker import PromptTracker
 
 H, W = 240, 320
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtseg.associate import iou_matrix
+from rtseg.track.associate import iou_matrix
 from rtseg.evaluate import evaluate_arrays
 
 from conftest import SHOWCASE, ground_truth, prompts_of, run_labels
@@ -114,7 +114,7 @@ KEYFRAME_VIDEOS = (*sorted(PROMISE), "showcase")
 
 def track_keyframes(make_session, video: Path, every: int) -> tuple[np.ndarray, float]:
     """Label maps of a point-prompted run in keyframe mode, and the fraction of frames segmented."""
-    from rtseg.sinks import label_map
+    from rtseg.output.records import label_map
 
     session = make_session(keyframes=every)
     for prompt in prompts_of(video, "point"):

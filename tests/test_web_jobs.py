@@ -17,11 +17,11 @@ import pytest
 
 from rtseg.cli import main
 from rtseg.errors import RtsegError
-from rtseg.io import read_index_png
-from rtseg.prompts import parse_box
-from rtseg.prompts import TextPrompt
-from rtseg.web import jobs
-from rtseg.web.jobs import WebState
+from rtseg.output.png import read_index_png
+from rtseg.prompt.prompts import parse_box
+from rtseg.prompt.prompts import TextPrompt
+from rtseg.web import inputs, jobs
+from rtseg.web.inputs import WebState
 from rtseg.web.models import LoadedModels, ModelBank, Settings, SharedSegmenter
 
 from conftest import DEMO_CONFIG, SHOWCASE
@@ -59,7 +59,7 @@ def short_video(tmp_path_factory):
 
 def loaded(path: Path) -> WebState:
     state = WebState()
-    jobs.load_source(state, path, 2**30)
+    inputs.load_source(state, path, 2**30)
     return state
 
 
@@ -75,7 +75,7 @@ def test_bad_uploads_say_why_without_server_paths(tmp_path, content, limit, word
     bad.write_bytes(content)
     state = WebState()
     with pytest.raises(RtsegError) as exc:
-        jobs.load_source(state, bad, limit)
+        inputs.load_source(state, bad, limit)
     for word in words:
         assert word in str(exc.value)
     assert str(tmp_path) not in str(exc.value)
@@ -88,10 +88,10 @@ def test_upload_a_video_or_an_image(tmp_path):
     image = tmp_path / "frame.png"
     cv2.imwrite(str(image), state.first)
     state.prompts.append(TextPrompt("x"))
-    message = jobs.load_source(state, image, 2**30)
+    message = inputs.load_source(state, image, 2**30)
     assert "frame.png" in message and "640x480" in message
     assert state.frames == 1 and state.prompts == []  # a new upload starts with no objects
-    jobs.forget_source(state)
+    inputs.forget_source(state)
     assert state.source is None and state.first is None
 
 
@@ -100,37 +100,37 @@ def test_upload_a_video_or_an_image(tmp_path):
 def test_prompts_are_checked_against_the_first_frame():
     state = loaded(VIDEO)
     with pytest.raises(RtsegError, match="outside the 640x480 frame"):
-        jobs.click(state, 700, 10, "object")
+        inputs.click(state, 700, 10, "object")
     with pytest.raises(RtsegError, match="belongs to an object"):
-        jobs.click(state, 10, 10, "negative")
+        inputs.click(state, 10, 10, "negative")
     with pytest.raises(RtsegError, match="bad box"):
         parse_box("1,2,3")
     with pytest.raises(RtsegError, match="X2 > X1"):
-        jobs.add(state, parse_box("50,50,10,10"))
-    jobs.click(state, 5, 5, "box")
+        inputs.add(state, parse_box("50,50,10,10"))
+    inputs.click(state, 5, 5, "box")
     with pytest.raises(RtsegError, match="differ in x and in y"):
-        jobs.click(state, 5, 40, "box")
+        inputs.click(state, 5, 40, "box")
     with pytest.raises(RtsegError, match="type a text"):
-        jobs.text_prompt("  ", None)
+        inputs.text_prompt("  ", None)
     with pytest.raises(RtsegError, match="not available: no CLIP"):
-        jobs.text_prompt("the red star", "no CLIP model is configured")
-    assert state.prompts == [] and jobs.describe(state) == "No objects yet."
+        inputs.text_prompt("the red star", "no CLIP model is configured")
+    assert state.prompts == [] and inputs.describe(state) == "No objects yet."
     with pytest.raises(RtsegError, match="upload a video"):
-        jobs.click(WebState(), 1, 1, "object")
+        inputs.click(WebState(), 1, 1, "object")
 
 
 def test_several_objects_then_reset():
     state = loaded(VIDEO)
-    jobs.click(state, 77, 298, "object")
-    jobs.click(state, 100, 100, "negative")
-    jobs.add(state, parse_box("423,67,479,125"))
-    jobs.add(state, jobs.text_prompt("the red cross", None))
+    inputs.click(state, 77, 298, "object")
+    inputs.click(state, 100, 100, "negative")
+    inputs.add(state, parse_box("423,67,479,125"))
+    inputs.add(state, inputs.text_prompt("the red cross", None))
     state.everything = True
-    assert jobs.describe(state).splitlines() == [
+    assert inputs.describe(state).splitlines() == [
         "1. point +77,298 -100,100", "2. box 423,67,479,125", "3. the red cross",
         "4. everything (each other segment gets its own id)"]
     version = state.version
-    jobs.reset_prompts(state)
+    inputs.reset_prompts(state)
     assert (state.prompts, state.everything, state.version) == ([], False, version + 1)
 
 
@@ -138,7 +138,7 @@ def test_preview_shows_what_the_click_picks(bank, settings):
     state = loaded(VIDEO)
     plain = jobs.preview(state, bank, settings)
     assert plain.shape == (480, 640, 3)
-    jobs.click(state, 77, 298, "object")
+    inputs.click(state, 77, 298, "object")
     shown = jobs.preview(state, bank, settings)
     changed = np.abs(shown.astype(int) - plain.astype(int)).sum(axis=2) > 0
     gt = read_index_png(SHOWCASE / "gt" / "00000.png") == 1
@@ -151,8 +151,8 @@ def test_preview_shows_what_the_click_picks(bank, settings):
 def test_run_writes_rtseg_track_outputs(bank, settings, short_video, tmp_path):
     state = loaded(short_video)
     x, y = OBJECTS[0]["prompts"]["point"]
-    jobs.click(state, x, y, "object")
-    jobs.add(state, parse_box("600,10,630,40"))  # background only: never seen
+    inputs.click(state, x, y, "object")
+    inputs.add(state, parse_box("600,10,630,40"))  # background only: never seen
     progress: list[tuple[int, int | None]] = []
     result = jobs.run_job(state, bank, settings, tmp_path, lambda done, total: progress.append((done, total)))
     assert result.frames == 12 and progress[-1] == (12, 12) and len(progress) == 12
@@ -181,7 +181,7 @@ def test_run_writes_rtseg_track_outputs(bank, settings, short_video, tmp_path):
 
 def test_sessions_write_to_their_own_folders(bank, settings, short_video, tmp_path):
     a, b = loaded(short_video), loaded(short_video)
-    jobs.click(a, 77, 298, "object")
+    inputs.click(a, 77, 298, "object")
     b.everything = True
     ra, rb = jobs.run_job(a, bank, settings, tmp_path), jobs.run_job(b, bank, settings, tmp_path)
     assert a.folder != b.folder and ra.video.exists() and rb.video.exists()
@@ -212,9 +212,9 @@ def test_live_frames_follow_the_prompts(bank, settings):
     assert state.live[2] is session  # one Session along the stream
     gt = read_index_png(SHOWCASE / "gt" / "00001.png") == 1
     assert np.abs(out.astype(int) - rgb[0].astype(int)).sum(axis=2)[gt].mean() > 10
-    message = jobs.use_frame(state, state.last_live)
+    message = inputs.use_frame(state, state.last_live)
     assert "640x480" in message and state.first.shape == (480, 640, 3) and state.source is None
-    jobs.click(state, 77, 298, "object")
+    inputs.click(state, 77, 298, "object")
     jobs.live_frame(state, bank, settings, rgb[2])
     assert state.live[2] is not session  # new prompts, a new Session
 
@@ -241,7 +241,7 @@ def test_views_share_one_model_and_take_turns(bank, settings):
             inside[0] -= 1
             return image
 
-    shared = [SharedSegmenter(models.segmenter, models.lock, 320, 0.5, 0.5) for _ in range(4)]
+    shared = [SharedSegmenter(models.segmenter, models.lock) for _ in range(4)]
     for s in shared:
         s.view = Probe()
     threads = [threading.Thread(target=s, args=(None,)) for s in shared for _ in range(3)]

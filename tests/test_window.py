@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from rtseg.io import read_index_png
+from rtseg.output.png import read_index_png
 
 from conftest import DEMO_CONFIG, SHOWCASE
 

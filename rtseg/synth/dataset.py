@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import yaml
 
-from rtseg.crops import masked_crop
-from rtseg.io import write_index_png
+from rtseg.prompt.crops import masked_crop
+from rtseg.output.png import write_index_png
 from rtseg.synth.world import (
     MAX_RADIUS,
     MIN_RADIUS,

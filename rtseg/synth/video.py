@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from rtseg.io import write_index_png
+from rtseg.output.png import write_index_png
 from rtseg.synth.world import (
     BACKGROUNDS,
     SceneObject,

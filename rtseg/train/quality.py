@@ -18,14 +18,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rtseg.associate import iou_matrix
+from rtseg.track.associate import iou_matrix
 from rtseg.config import Config
-from rtseg.io import read_index_png
-from rtseg.offline import prepare_ultralytics
-from rtseg.prompts import BoxPrompt, PointPrompt, select_box, select_point
-from rtseg.segment import FastSAMSegmenter, masks_of
+from rtseg.output.png import read_index_png
+from rtseg.segment.offline import prepare_ultralytics
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt
+from rtseg.prompt.select import select_box, select_point
+from rtseg.detections import masks_of
+from rtseg.segment.fastsam import FastSAMSegmenter
 from rtseg.synth.video import _box, _point_inside
-from rtseg.text import TextScorer
+from rtseg.prompt.clip import TextScorer
 
 PHRASINGS = {"the": "the {c} {s}", "a": "a {c} {s}", "bare": "{c} {s}", "untrained": "find me the {c} {s}"}
 

@@ -11,7 +11,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from rtseg.offline import prepare_ultralytics
+from rtseg.segment.offline import prepare_ultralytics
 
 ARCH = "shapes-seg.yaml"
 

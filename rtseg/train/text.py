@@ -87,7 +87,7 @@ def train_text_model(
     log_every: int = 100,
 ) -> dict:
     """Train ``rtseg-shapes-clip`` from scratch on ``crops_root/crops.jsonl``; save fp16 weights to ``out``."""
-    from rtseg.models.clip import create_clip
+    from rtseg.prompt.clip import create_clip
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -21,9 +21,9 @@ from typing import Any, Callable
 import gradio as gr
 
 from rtseg.errors import RtsegError
-from rtseg.prompts import parse_box
-from rtseg.web import jobs
-from rtseg.web.jobs import WebState
+from rtseg.prompt.prompts import parse_box
+from rtseg.web import inputs, jobs
+from rtseg.web.inputs import WebState
 from rtseg.web.models import ModelBank, Settings
 
 TITLE = "rtseg web"
@@ -74,7 +74,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             with gr.Column(scale=2):
                 first = gr.Image(label="First frame: click to add objects", type="numpy", interactive=False,
                                  elem_id="first-frame", format="png")
-                mode = gr.Radio(list(jobs.CLICK_MODES), value=next(iter(jobs.CLICK_MODES)), label="A click adds",
+                mode = gr.Radio(list(inputs.CLICK_MODES), value=next(iter(inputs.CLICK_MODES)), label="A click adds",
                                 elem_id="click-mode")
                 with gr.Row():
                     box_text = gr.Textbox(label="Box", placeholder="x1,y1,x2,y2", elem_id="box-text", scale=3)
@@ -98,7 +98,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
                                 elem_id="downloads", interactive=False)
 
         # Each handler gets one dict of its inputs' values, by component.
-        def inputs(*extra: Any) -> set[Any]:
+        def given(*extra: Any) -> set[Any]:
             return {state, config_name, imgsz, conf, iou, *extra}
 
         def settings_of(v: dict) -> Settings:
@@ -116,7 +116,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         def view(v: dict, message: str) -> dict:
             """The first frame with its prompts, the list of objects, and a message."""
             st: WebState = v[state]  # changed in place: each browser session has its own
-            return {first: jobs.preview(st, bank, settings_of(v)), prompts: jobs.describe(st), status: message,
+            return {first: jobs.preview(st, bank, settings_of(v)), prompts: inputs.describe(st), status: message,
                     everything: st.everything}
 
         prompt_outputs = [first, prompts, status, everything]
@@ -124,23 +124,23 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         @guarded
         def on_upload(v: dict) -> dict:
             if v[upload] is None:  # the upload was cleared
-                jobs.forget_source(v[state])
+                inputs.forget_source(v[state])
                 return view(v, "Upload a video or an image to start.")
-            return view(v, jobs.load_source(v[state], v[upload], max_bytes))
+            return view(v, inputs.load_source(v[state], v[upload], max_bytes))
 
         @guarded
         def on_click(v: dict, evt: gr.SelectData) -> dict:
             x, y = evt.index
-            return view(v, jobs.click(v[state], float(x), float(y), jobs.CLICK_MODES[v[mode]]))
+            return view(v, inputs.click(v[state], float(x), float(y), inputs.CLICK_MODES[v[mode]]))
 
         @guarded
         def on_box(v: dict) -> dict:
-            return view(v, jobs.add(v[state], parse_box(v[box_text])))
+            return view(v, inputs.add(v[state], parse_box(v[box_text])))
 
         @guarded
         def on_text(v: dict) -> dict:
             clip_error = bank.get(v[config_name]).clip_error
-            return view(v, jobs.add(v[state], jobs.text_prompt(v[text], clip_error)))
+            return view(v, inputs.add(v[state], inputs.text_prompt(v[text], clip_error)))
 
         @guarded
         def on_everything(v: dict) -> dict:
@@ -152,7 +152,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
 
         @guarded
         def on_reset(v: dict) -> dict:
-            jobs.reset_prompts(v[state])
+            inputs.reset_prompts(v[state])
             return view(v, "Objects reset.")
 
         @guarded
@@ -180,22 +180,22 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             st: WebState = v[state]
             if st.last_live is None:
                 raise RtsegError("turn the webcam on first")
-            return view(v, jobs.use_frame(st, st.last_live))
+            return view(v, inputs.use_frame(st, st.last_live))
 
-        upload.change(on_upload, inputs(upload), prompt_outputs)
-        first.select(on_click, inputs(mode), prompt_outputs)
-        add_box.click(on_box, inputs(box_text), prompt_outputs)
-        box_text.submit(on_box, inputs(box_text), prompt_outputs)
-        add_text.click(on_text, inputs(text), prompt_outputs)
-        text.submit(on_text, inputs(text), prompt_outputs)
-        everything.input(on_everything, inputs(everything), prompt_outputs)
-        reset.click(on_reset, inputs(), prompt_outputs)
-        gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, inputs(), [first, status])
-        run.click(on_run, inputs(), [video, table, files, status], concurrency_limit=max_concurrent,
+        upload.change(on_upload, given(upload), prompt_outputs)
+        first.select(on_click, given(mode), prompt_outputs)
+        add_box.click(on_box, given(box_text), prompt_outputs)
+        box_text.submit(on_box, given(box_text), prompt_outputs)
+        add_text.click(on_text, given(text), prompt_outputs)
+        text.submit(on_text, given(text), prompt_outputs)
+        everything.input(on_everything, given(everything), prompt_outputs)
+        reset.click(on_reset, given(), prompt_outputs)
+        gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, given(), [first, status])
+        run.click(on_run, given(), [video, table, files, status], concurrency_limit=max_concurrent,
                   concurrency_id="model")
-        webcam.stream(on_stream, inputs(webcam), [live, status], stream_every=0.2, concurrency_limit=max_concurrent,
+        webcam.stream(on_stream, given(webcam), [live, status], stream_every=0.2, concurrency_limit=max_concurrent,
                       concurrency_id="model", show_progress="hidden")
-        capture.click(on_capture, inputs(), prompt_outputs)
+        capture.click(on_capture, given(), prompt_outputs)
     return page
 
 

@@ -9,19 +9,19 @@ between calls and must not run on two threads at once.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import supervision as sv
 
 from rtseg.config import Config, override
 from rtseg.errors import RtsegError
-from rtseg.segment import FastSAMSegmenter
-from rtseg.text import TextScorer
+from rtseg.segment.fastsam import FastSAMSegmenter
+from rtseg.prompt.clip import TextScorer
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,17 @@ class Settings:
     conf: float
     iou: float
 
+    def model(self) -> dict[str, Any]:
+        """The ``model`` keys of the config that these settings replace."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "config"}
+
 
 class SharedSegmenter:
-    """A :class:`~rtseg.segment.Segmenter`: one loaded FastSAM model with some settings of its own,
-    called under the model's lock."""
+    """A :class:`~rtseg.segment.fastsam.Segmenter`: a view of one loaded FastSAM model with settings
+    of its own (:meth:`~rtseg.segment.fastsam.FastSAMSegmenter.view`), called under the model's lock."""
 
-    def __init__(self, base: FastSAMSegmenter, lock: threading.Lock, imgsz: int, conf: float, iou: float) -> None:
-        self.view = copy.copy(base)  # shares base.model; only the predict() arguments differ
-        self.view.kwargs = {**base.kwargs, "imgsz": imgsz, "conf": conf, "iou": iou}
-        self.lock = lock
-        self.device = base.device
+    def __init__(self, view: FastSAMSegmenter, lock: threading.Lock) -> None:
+        self.view, self.lock, self.device = view, lock, view.device
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
         with self.lock:
@@ -79,9 +80,8 @@ class LoadedModels:
 
     def for_settings(self, settings: Settings) -> tuple[Config, SharedSegmenter]:
         """The config of a run with these settings, and a segmenter view that applies them."""
-        config = override(self.config, model={"imgsz": settings.imgsz, "conf": settings.conf, "iou": settings.iou})
-        m = config.model
-        return config, SharedSegmenter(self.segmenter, self.lock, m.imgsz, m.conf, m.iou)
+        config = override(self.config, model=settings.model())
+        return config, SharedSegmenter(self.segmenter.view(config.model), self.lock)
 
 
 class ModelBank:

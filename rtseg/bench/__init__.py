@@ -1,0 +1,2 @@
+"""``rtseg bench``: rtseg against the bare model and ultralytics, timed in one run on the same
+frames (:mod:`~rtseg.bench.runs`), with its samples, models, measurements, peers and report."""

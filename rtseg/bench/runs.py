@@ -1,0 +1,250 @@
+"""``rtseg bench``: rtseg and what a user would otherwise run, timed in one run on the same frames.
+
+Runs (all on the first ``frames`` frames of each sample; rtseg's runs and the bare forward share one
+loaded model):
+
+==================== =====================================================================
+``forward``          the bare model: ultralytics FastSAM predict, no prompts
+``track-<kind>``     ``rtseg track`` end to end (decode, segment, track, render, overlay video,
+                     mask PNGs, JSON lines), objects prompted by their first-frame point, box or text
+``keyframes-<kind>`` the same in keyframe mode (segment every k-th frame, carry in between)
+``ultralytics-<kind>`` FastSAM with the first-frame prompt given again on every frame
+``ultralytics-track`` ultralytics ``track()`` (ByteTrack), prompt used to pick a track id
+``live``             ``rtseg track`` fed by a camera replaying the sample in real time: latency
+                     from frame read to outputs written
+``onnx-*``           ``forward`` and ``track-point`` with the model exported to ONNX (``--export``)
+==================== =====================================================================
+
+Each row: FPS (steady state, after a warm-up), per-stage p50/p95 ms, peak memory (RSS) during the
+run, mean J against the sample's ground truth where there is one. ``--soak N`` also runs
+``rtseg track`` over N frames (the sample looped) and reports how resident memory grew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rtseg.bench.measure import MemoryProbe, mean_fps, percentiles, rss_mb, steady_fps
+from rtseg.bench.models import StandIn
+from rtseg.bench.report import EXPORT_NAMES, format_row, machine, markdown, summarise
+from rtseg.bench.samples import Sample, load_sample
+from rtseg.capture.replay import Replay, ReplayCamera
+from rtseg.capture.sources import LiveSource, Source, open_source
+from rtseg.config import Config, override
+from rtseg.errors import RtsegError
+from rtseg.evaluate import load_folder
+from rtseg.output.sinks import JsonlSink, MaskSink, StatsSink, VideoSink
+from rtseg.prompt.prompts import Prompt
+from rtseg.runner import run
+from rtseg.session import Session
+
+KINDS = ("point", "box", "text")
+RUNS = ("forward", "track-point", "track-box", "track-text", "keyframes-point", "keyframes-text",
+        "ultralytics-point", "ultralytics-box", "ultralytics-text", "ultralytics-track", "live")
+
+
+class Bench:
+    """Runs the benchmark rows for one config; ``rows`` collects them."""
+
+    def __init__(self, config: Config, out: Path, quiet: bool = False, score: bool = True) -> None:
+        self.config, self.out, self.quiet, self.score = config, out, quiet, score
+        self.rows: list[dict[str, Any]] = []
+        self._models: dict[str, Any] = {}
+        self._plain: dict[str, Any] = {}
+        self._scorer: Any = None
+        self.answers: Any = None  # a segmenter whose segments stand in (StandIn)
+        self.frames: list[np.ndarray] = []
+
+    def log(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    # shared models: one FastSAM per weights file, one CLIP
+    def segmenter(self, weights: str | None = None) -> Any:
+        from rtseg.segment.fastsam import FastSAMSegmenter
+
+        m = self.config.model
+        key = weights or m.weights
+        if key not in self._models:
+            self._models[key] = FastSAMSegmenter.from_config(m, key)
+            if self.answers is not None:
+                self._models[key] = StandIn(self._models[key], self.answers, self.frames)
+        return self._models[key]
+
+    def ultralytics(self, weights: str | None = None) -> Any:
+        """ultralytics' own FastSAM on the segmenter's weights file, with its own predictor (full-size
+        masks of every segment): what a user of ultralytics runs, and the bare forward."""
+        from ultralytics import FastSAM
+
+        path = self.segmenter(weights).path
+        if path not in self._plain:
+            self._plain[path] = FastSAM(path)
+        return self._plain[path]
+
+    def scorer(self) -> Any:
+        from rtseg.prompt.clip import TextScorer
+
+        if self._scorer is None:
+            self._scorer = TextScorer(self.config.model.clip, device=self.segmenter().device)
+        return self._scorer
+
+    def record(self, sample: Sample, run: str, fps: float, stages: dict[str, list[float]], probe: MemoryProbe,
+               j: float | None, latency: list[float] | None = None, **extra: Any) -> dict[str, Any]:
+        row = {"sample": sample.name, "run": run, "frames": len(sample.frames), "fps": round(fps, 2),
+               "ms": {k: percentiles(v) for k, v in stages.items()}, "peak_rss_mb": round(probe.peak, 1),
+               "rss_before_mb": round(probe.start, 1), "mean_j": j if self.score else None, **extra}
+        if latency is not None:
+            row["latency_ms"] = percentiles(latency)
+        self.rows.append(row)
+        self.log(format_row(row))
+        return row
+
+    def run_track(self, source: str | Source, config: Config, prompts: list[Prompt], folder: Path,
+                  max_frames: int | None = None, weights: str | None = None) -> tuple[StatsSink, MemoryProbe]:
+        """``rtseg track`` with every output (overlay video, mask PNGs, JSON lines) into ``folder``,
+        on the bench's loaded models; returns its timings and memory."""
+        stats = StatsSink()
+        sinks = [VideoSink(folder / "overlay.mp4", config.output.fps, config.output.codec), MaskSink(folder / "masks"),
+                 JsonlSink(folder / "tracks.jsonl"), stats]
+        with MemoryProbe() as probe:
+            with open_source(source) if isinstance(source, str) else source as src:
+                session = Session.for_prompts(config, prompts, size=src.size, segmenter=self.segmenter(weights),
+                                              text_scorer=self.scorer())
+                run(src, session, sinks, max_frames=max_frames)
+        return stats, probe
+
+    def forward(self, sample: Sample, weights: str | None = None, run: str = "forward") -> dict[str, Any]:
+        seg, model = self.segmenter(weights), self.ultralytics(weights)
+        times = []
+        with MemoryProbe() as probe:
+            for image in sample.frames:
+                t0 = time.perf_counter()
+                model.predict(image, **seg.kwargs)
+                times.append((time.perf_counter() - t0) * 1000)
+        return self.record(sample, run, mean_fps(times), {"forward": times}, probe, None)
+
+    def track(self, sample: Sample, kind: str, keyframes: int = 1, weights: str | None = None,
+              run: str | None = None) -> dict[str, Any]:
+        config = override(self.config, keyframes={"every": keyframes},
+                          model={"weights": weights} if weights else {})
+        run = run or f"{'keyframes' if keyframes > 1 else 'track'}-{kind}"
+        folder = self.out / sample.name / run
+        stats, probe = self.run_track(str(sample.video), config, sample.prompts(kind), folder, len(sample.frames),
+                                      weights)
+        j = None
+        if sample.gt is not None:
+            _, pred = load_folder(folder / "masks", [f"{i:05d}.png" for i in range(len(sample.frames))])
+            j = sample.mean_j(pred)
+        segmented = len(stats.stages.get("segment", []))
+        return self.record(sample, run, steady_fps(stats.done), stats.stages, probe, j,
+                           segmented=round(segmented / max(stats.frames, 1), 3))
+
+    def live(self, sample: Sample, kind: str = "point") -> dict[str, Any]:
+        """A camera replaying the sample at its frame rate; the loop takes the newest frame."""
+        camera = ReplayCamera(sample.frames, sample.fps)
+        source = LiveSource(0, f"replayed {sample.name}", capture=camera)
+        stats, probe = self.run_track(source, self.config, sample.prompts(kind), self.out / sample.name / "live",
+                                      max(len(sample.frames) // 2, 10))
+        return self.record(sample, "live", steady_fps(stats.done), stats.stages, probe, None,
+                           latency=stats.latency, dropped=source.dropped)
+
+    def peer(self, sample: Sample, kind: str) -> dict[str, Any]:
+        from rtseg.bench import peers
+
+        seg = self.segmenter()
+        with MemoryProbe() as probe:
+            if kind == "track":
+                from ultralytics import FastSAM
+
+                model = FastSAM(seg.path)  # its own tracker state
+                labels, times = peers.box_tracker(model, sample.frames, sample.objects, seg.kwargs)
+            else:
+                scorer = self.scorer() if kind == "text" else None
+                labels, times = peers.per_frame_prompts(self.ultralytics(), sample.frames, sample.objects, kind,
+                                                        seg.kwargs, scorer)
+        return self.record(sample, f"ultralytics-{kind}", mean_fps(times), {"frame": times}, probe,
+                           sample.mean_j(labels))
+
+    def soak(self, sample: Sample, frames: int, keyframes: int = 1, every: int = 250) -> dict[str, Any]:
+        """``rtseg track`` (points, all outputs) over ``frames`` frames of the sample looped: memory
+        sampled every ``every`` frames; growth is counted from the end of the first loop."""
+        config = override(self.config, keyframes={"every": keyframes})
+        folder = Path(tempfile.mkdtemp(prefix="rtseg-soak-", dir=self.out))
+        trace: list[tuple[int, float]] = []
+
+        def sample_memory(index: int) -> None:
+            if index % every == 0:
+                trace.append((index, round(rss_mb(), 1)))
+
+        source = Replay(sample.frames, sample.fps, frames, f"{sample.name} looped", on_frame=sample_memory)
+        stats, probe = self.run_track(source, config, sample.prompts("point"), folder)
+        trace.append((frames, round(rss_mb(), 1)))
+        base = next((mb for i, mb in trace if i >= len(sample.frames)), trace[0][1])
+        return self.record(sample, f"soak-{frames}", steady_fps(stats.done), stats.stages, probe, None,
+                           rss_trace=trace, growth_mb=round(trace[-1][1] - base, 1))
+
+
+def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, keyframes: int,
+              out: Path, export: str | None = None, soak: int = 0, json_path: str | None = None,
+              quiet: bool = False, command: str = "", md_path: str | None = None,
+              score: bool = True, segments_from: Config | None = None) -> dict[str, Any]:
+    """Every run of ``runs`` on every sample; ``score=False`` leaves J out (untrained weights).
+    With ``segments_from``, rtseg's runs get that config's model's segments (computed before any
+    timing) at the cost of ``config``'s model (see :class:`StandIn`)."""
+    unknown = [r for r in runs if r not in RUNS]
+    if unknown:
+        raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(config, out, quiet, score)
+    loaded = [load_sample(s, frames) for s in samples]
+    if segments_from is not None:
+        from rtseg.segment.fastsam import FastSAMSegmenter
+
+        m = segments_from.model
+        bench.answers = FastSAMSegmenter.from_config(m)
+        bench.frames = [f for sample in loaded for f in sample.frames]
+        bench.log(f"segments from {m.weights} computed before timing; cost from {config.model.weights}")
+    exported = None
+    if export:
+        from rtseg.segment.export import export_model
+
+        bench.log(f"exporting {config.model.weights} to {export} ...")
+        exported = export_model(config.model.weights, export, config.model.imgsz, bool(config.model.half),
+                                str(out / EXPORT_NAMES[export]), bench.segmenter().device)
+    for sample in loaded:
+        bench.log(f"{sample.name}: {len(sample.frames)} frames, {len(sample.objects)} objects")
+        for name in runs:
+            if name == "forward":
+                bench.forward(sample)
+            elif name.startswith("track-"):
+                bench.track(sample, name.split("-", 1)[1])
+            elif name.startswith("keyframes-"):
+                bench.track(sample, name.split("-", 1)[1], keyframes=keyframes)
+            elif name.startswith("ultralytics-"):
+                bench.peer(sample, name.split("-", 1)[1])
+            elif name == "live":
+                bench.live(sample)
+        if exported:
+            bench.forward(sample, exported, run=f"{export}-forward")
+            bench.track(sample, "point", weights=exported, run=f"{export}-track-point")
+    if soak:
+        bench.soak(loaded[0], soak, keyframes=1)
+    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "command": command, "machine": machine(),
+              "config": dataclasses.asdict(config), "keyframes": keyframes, "rows": bench.rows,
+              "summary": summarise(bench.rows)}
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=1, default=str) + "\n")
+    if md_path:
+        Path(md_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(md_path).write_text(markdown(report))
+    if not quiet:
+        print(json.dumps(report["summary"], indent=1))
+    return report

@@ -1,0 +1,171 @@
+"""What each ``rtseg`` command does, from its parsed arguments; returns the exit code.
+
+Heavy modules (torch, ultralytics, gradio) are imported inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rtseg.errors import RtsegError
+
+
+def _prompts_from_args(args: argparse.Namespace) -> list:
+    from rtseg.prompt.prompts import PointPrompt, TextPrompt, load_prompts_file, parse_box, parse_xy, with_negative
+
+    objects: list = []
+    for kind, value in args.objects:
+        if kind == "point":
+            objects.append(PointPrompt((parse_xy(value, 2, "point"),), (1,)))  # type: ignore[arg-type]
+        elif kind == "box":
+            objects.append(parse_box(value))
+        elif kind == "text":
+            if not value.strip():
+                raise RtsegError("empty --text prompt")
+            objects.append(TextPrompt(value.strip()))
+        else:
+            if not objects:
+                raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
+            objects[-1] = with_negative(objects[-1], parse_xy(value, 2, "negative point"))  # type: ignore[arg-type]
+    if args.prompts:
+        objects += load_prompts_file(args.prompts)
+    return objects
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from rtseg.capture.sources import open_source
+    from rtseg.config import load_config, override
+    from rtseg.output.sinks import JsonlSink, MaskSink, ProgressSink, Sink, VideoSink
+    from rtseg.runner import run
+    from rtseg.session import Session
+
+    config = load_config(args.config)
+    config = override(config, model={"weights": args.model, "clip": args.clip_model, "device": args.device,
+                                     "imgsz": args.imgsz, "conf": args.conf},
+                      keyframes={"every": args.keyframes})
+    objects = _prompts_from_args(args)
+    # Check everything that can be checked before loading a model or opening a camera.
+    sinks: list[Sink] = []
+    if args.output:
+        sinks.append(VideoSink(args.output, config.output.fps, config.output.codec))
+    if args.save_masks:
+        sinks.append(MaskSink(args.save_masks))
+    if args.save_json:
+        sinks.append(JsonlSink(args.save_json))
+    if not args.quiet:
+        sinks.append(ProgressSink())
+    with open_source(args.source) as src:
+        show = src.live and display_available() if args.show is None else args.show
+        if show and not display_available():
+            raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")
+        if not objects and not args.everything and not show:
+            raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
+                             "(or click objects in the --show window)")
+        session = Session.for_prompts(config, objects, everything=args.everything, size=src.size)
+        if show:
+            from rtseg.output.window import Window
+
+            sinks.append(Window(session))
+        summary = run(src, session, sinks, max_frames=args.max_frames)
+    if not args.quiet:
+        start = "\r" if sys.stderr.isatty() else ""
+        print(f"{start}done: {summary.line()}", file=sys.stderr)
+    return 0
+
+
+def display_available() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in ("win32", "darwin")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import shlex
+
+    from rtseg.bench.models import build_architecture
+    from rtseg.bench.runs import RUNS, run_bench
+    from rtseg.config import load_config, override
+
+    config = load_config(args.config)
+    model: dict = {"weights": args.model, "clip": args.clip_model, "device": args.device, "imgsz": args.imgsz,
+                   "half": args.half}
+    if args.arch:  # random weights score nothing: keep every candidate, as many segments as a real scene
+        model.update(weights=build_architecture(args.arch, Path(args.out)), conf=0.0, max_det=20)
+    config = override(config, model=model)
+    runs = [r for r in args.runs.split(",") if r] if args.runs is not None else list(RUNS)  # "" = only --soak
+    if args.arch:
+        runs = [r for r in runs if r != "ultralytics-track"]  # random boxes: nothing to track
+    run_bench(args.samples, config, runs, args.frames, args.keyframes, Path(args.out), args.export, args.soak,
+              args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md,
+              score=not args.arch or bool(args.segments_from),
+              segments_from=load_config(args.segments_from) if args.segments_from else None)
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from rtseg.config import load_config, override
+    from rtseg.web.models import config_names
+
+    paths: list[str | None] = list(args.config or [None])
+    configs = {}
+    for name, path in zip(config_names(paths), paths):
+        configs[name] = override(load_config(path), model={"weights": args.model, "clip": args.clip_model,
+                                                           "device": args.device})
+    from rtseg.web.server import serve  # imports gradio (an extra) for this command only
+
+    return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rtseg.segment.export import export_model
+
+    print(export_model(args.model, args.format, args.imgsz, args.half, args.out, args.device))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rtseg.evaluate import evaluate_folders, format_table
+
+    result = evaluate_folders(args.pred_dir, args.gt_dir, skip_ends=not args.all_frames)
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    if args.what == "video":
+        from rtseg.synth.video import write_video
+
+        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps)
+        print(f"wrote {args.out}: {meta['frames']} frames, {len(meta['objects'])} objects ({args.scenario})")
+    else:
+        from rtseg.synth.dataset import write_dataset
+
+        counts = write_dataset(args.out, args.n, args.seed, args.size, args.val_fraction,
+                               object_scale=args.object_scale)
+        print(f"wrote {args.out}: {counts}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.what == "segmenter":
+        from rtseg.train.segmenter import train_segmenter
+
+        result = train_segmenter(args.data, args.out, args.workdir, args.epochs, args.imgsz, args.batch,
+                                 args.seed, args.threads)
+    elif args.what == "text":
+        from rtseg.train.text import train_text_model
+
+        result = train_text_model(args.data, args.out, args.steps, args.batch, args.lr, args.seed, args.threads)
+    else:
+        from rtseg.config import load_config
+        from rtseg.train.quality import measure
+
+        result = measure(args.data, load_config(args.config))
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+    return 0

@@ -1,0 +1,158 @@
+"""The ``rtseg`` command line's arguments: one sub-parser per command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+class _ObjectAction(argparse.Action):
+    """Collects --point/--box/--text/--neg in command-line order into ``namespace.objects``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        objects = getattr(namespace, "objects", None) or []
+        objects.append((self.dest, values))
+        namespace.objects = objects
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w < 32 or h < 32:
+            raise ValueError
+        return w, h
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rtseg", description="Real-time prompted video segmentation and tracking (FastSAM).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("track", help="segment and follow prompted objects in a video, camera or stream")
+    t.add_argument("source", help="camera index (0), video file, image folder, image, or rtsp/http URL")
+    t.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
+    t.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
+    t.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED] for text prompts")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    t.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
+    t.add_argument("--conf", type=float, help="least segment confidence")
+    t.add_argument("--keyframes", type=int, metavar="K",
+                   help="segment every K-th frame at most, carry the objects in between (1: every frame)")
+    t.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
+    t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
+                   help="a negative point for the object started just before")
+    t.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
+    t.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT",
+                   help='a new object by text, e.g. "the red circle"')
+    t.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
+    t.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
+    t.add_argument("--output", help="overlay video to write (.mp4)")
+    t.add_argument("--save-masks", metavar="DIR", help="indexed PNG per frame, DIR/%%05d.png, pixel = track id")
+    t.add_argument("--save-json", metavar="FILE", help="one JSON line per frame")
+    show = t.add_mutually_exclusive_group()
+    show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
+    show.add_argument("--no-show", dest="show", action="store_false", help="no window")
+    t.add_argument("--max-frames", type=int, help="stop after this many frames")
+    t.add_argument("--quiet", action="store_true", help="no progress line")
+    t.set_defaults(objects=[])
+
+    w = sub.add_parser("web", help="the browser app on localhost: upload or webcam, click objects, run, download")
+    w.add_argument("--config", action="append", metavar="FILE",
+                   help="YAML config (configs/*.yaml); give several to choose between them in the page")
+    w.add_argument("--model", help="override the configs' model: fastsam-s, fastsam-x or a FastSAM .pt path")
+    w.add_argument("--clip-model", help="override the configs' open_clip NAME[:PRETRAINED] for text prompts")
+    w.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    w.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    w.add_argument("--port", type=int, default=7860)
+    w.add_argument("--max-concurrent", type=int, default=1, metavar="N", help="runs at once (default 1)")
+    w.add_argument("--max-upload-mb", type=float, default=200, metavar="N", help="largest upload (default 200)")
+
+    x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
+    x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")
+    x.add_argument("--format", default="onnx", choices=["onnx", "openvino", "engine"])
+    x.add_argument("--imgsz", type=int, default=640)
+    x.add_argument("--half", action="store_true", help="fp16 weights (engine, openvino)")
+    x.add_argument("--device", default="cpu")
+    x.add_argument("--out", help="where to put the exported model (default: beside the .pt)")
+
+    b = sub.add_parser("bench", help="time rtseg against the bare model and ultralytics on the same frames")
+    b.add_argument("samples", nargs="+", help="sample folders (video.mp4, gt/, objects.json) or videos")
+    b.add_argument("--config", default="configs/demo.yaml", help="YAML config (default: the demo models)")
+    b.add_argument("--model", help="fastsam-s, fastsam-x, a FastSAM .pt / exported model")
+    b.add_argument("--arch", choices=["s", "x"], help="untrained FastSAM-s/-x architecture (timing only; no J)")
+    b.add_argument("--segments-from", metavar="CONFIG",
+                   help="with --arch: rtseg's runs take this config's model's segments (J is scored) at the "
+                        "architecture's cost")
+    b.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED]")
+    b.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    b.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
+    b.add_argument("--half", action="store_true", default=None, help="fp16 (CUDA)")
+    b.add_argument("--frames", type=int, default=150, help="frames of each sample (default 150)")
+    b.add_argument("--keyframes", type=int, default=4, help="K of the keyframes-* runs (default 4)")
+    b.add_argument("--runs", help="comma-separated subset of: forward, track-KIND, keyframes-KIND, ultralytics-KIND, "
+                                  "ultralytics-track, live (KIND: point, box, text; default: all)")
+    b.add_argument("--export", choices=["onnx", "openvino", "engine"], help="also time the model exported to this")
+    b.add_argument("--soak", type=int, default=0, metavar="N", help="also run N frames and report memory growth")
+    b.add_argument("--out", default="out/bench", help="folder for the runs' outputs (default out/bench)")
+    b.add_argument("--json", help="write the report to this JSON file")
+    b.add_argument("--md", help="write the report as Markdown tables to this file")
+    b.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("eval", help="DAVIS J, F, J&F, recall and decay of a mask folder against ground truth")
+    e.add_argument("pred_dir")
+    e.add_argument("gt_dir")
+    e.add_argument("--json", help="also write the scores to this JSON file")
+    e.add_argument("--all-frames", action="store_true", help="score the first and last frames too")
+
+    s = sub.add_parser("synth", help="make synthetic shapes-world videos or training data")
+    ssub = s.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    sv_ = ssub.add_parser("video", help="one video with DAVIS ground truth and first-frame prompts")
+    sv_.add_argument("out")
+    from rtseg.synth.video import SCENARIOS
+
+    sv_.add_argument("--scenario", default="showcase", choices=SCENARIOS)
+    sv_.add_argument("--seed", type=int, default=0)
+    sv_.add_argument("--frames", type=int)
+    sv_.add_argument("--size", type=_size, default=(640, 480))
+    sv_.add_argument("--fps", type=float, default=30.0)
+    sd = ssub.add_parser("dataset", help="YOLO-seg images and labels plus captioned masked crops")
+    sd.add_argument("out")
+    sd.add_argument("--n", type=int, default=2000)
+    sd.add_argument("--seed", type=int, default=0)
+    sd.add_argument("--size", type=_size, default=(320, 240))
+    sd.add_argument("--object-scale", type=float, help="object size relative to a 640x480 frame (default: image size)")
+    sd.add_argument("--val-fraction", type=float, default=0.1)
+
+    tr = sub.add_parser("train", help="rebuild the bundled shapes-world models from scratch")
+    tsub = tr.add_subparsers(dest="what", required=True, parser_class=_Parser)
+    ts = tsub.add_parser("segmenter", help="YOLOv8-seg, one class, FastSAM format")
+    ts.add_argument("data", help="data.yaml from 'rtseg synth dataset'")
+    ts.add_argument("out", help="checkpoint to write (.pt)")
+    ts.add_argument("--epochs", type=int, default=12)
+    ts.add_argument("--imgsz", type=int, default=320)
+    ts.add_argument("--batch", type=int, default=16)
+    ts.add_argument("--seed", type=int, default=0)
+    ts.add_argument("--threads", type=int, default=2)
+    ts.add_argument("--workdir", default="runs/train")
+    tt = tsub.add_parser("text", help="tiny open_clip model on the captioned crops")
+    tt.add_argument("data", help="dataset folder from 'rtseg synth dataset' (crops.jsonl)")
+    tt.add_argument("out", help="weights to write (.pt)")
+    tt.add_argument("--steps", type=int, default=2000)
+    tt.add_argument("--batch", type=int, default=128)
+    tt.add_argument("--lr", type=float, default=2e-3)
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--threads", type=int, default=2)
+    tq = tsub.add_parser("check", help="measure the models' quality on held-out scenes")
+    tq.add_argument("data", help="held-out dataset folder from 'rtseg synth dataset'")
+    tq.add_argument("--config", default="configs/demo.yaml")
+    tq.add_argument("--json", help="write the metrics to this JSON file")
+    return parser

@@ -1,1 +1,0 @@
-"""Model loading: FastSAM through ultralytics, CLIP through open_clip."""

@@ -1,0 +1,208 @@
+"""Sinks: where each frame's result goes. Every output is a :class:`Sink` with the same small
+protocol, and the runner (:func:`rtseg.runner.run`) calls it on its output thread, in frame order::
+
+    sink.open(stream)      # once, before the first frame
+    sink.write(result)     # per frame: a FrameResult (its overlay drawn when ``sink.overlay`` is set)
+    sink.close()           # once, always: after the last frame, on Ctrl-C and on errors
+
+and ``sink.pump(wait_ms)`` on the main thread after each frame (a window's events; False ends the run).
+
+Each sink leaves what it wrote valid when the run stops early: the video is finalised on close,
+each PNG and each JSON line is complete as soon as its frame is written. A sink's constructor
+checks that its path can be written, so a bad path fails before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from rtseg.errors import RtsegError
+from rtseg.output.png import write_index_png
+from rtseg.output.records import frame_record, label_map
+from rtseg.session import FrameResult
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What sinks are told of the source when they open: its name, frame rate (None when unknown)
+    and whether it is live (a camera or stream, whose frames come in real time and may be skipped)."""
+
+    name: str
+    fps: float | None
+    live: bool
+
+
+class Sink:
+    """The protocol every output follows (see the module docstring); the defaults do nothing."""
+
+    overlay = False  # the runner draws ``result.overlay`` when any sink sets this
+    paused = False  # the runner stops taking frames while a sink (the window) is paused
+
+    def open(self, stream: StreamInfo) -> None:
+        pass
+
+    def write(self, result: FrameResult) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def pump(self, wait_ms: int) -> bool:
+        """The main thread's turn after each frame (``wait_ms`` milliseconds while paused); False stops the run."""
+        return True
+
+
+def check_writable(path: Path, is_dir: bool = False) -> None:
+    """Raise RtsegError now, before any work, when ``path`` cannot be written."""
+    target = path if is_dir else path.parent
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RtsegError(f"cannot create folder {target}: {exc.strerror}") from exc
+    if not os.access(target, os.W_OK):
+        raise RtsegError(f"cannot write to {target}: permission denied")
+    if not is_dir and path.is_dir():
+        raise RtsegError(f"cannot write {path}: it is a folder")
+
+
+class VideoFile:
+    """A video file (``mp4v`` by default) of frames of one size, finalised on exit whatever happened."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], codec: str = "mp4v") -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self.fps = max(int(round(fps)), 1)
+        info = sv.VideoInfo(width=size[0], height=size[1], fps=self.fps)
+        self.sink = sv.VideoSink(str(self.path), info, codec=codec)
+        self.frames = 0
+
+    def __enter__(self) -> "VideoFile":
+        try:
+            self.sink.__enter__()
+        except RuntimeError as exc:
+            raise RtsegError(f"cannot write video {self.path} (codec or format not supported)") from exc
+        return self
+
+    def write(self, image: np.ndarray, at: float | None = None) -> None:
+        """Append a frame. With ``at`` (seconds since the start, for live sources that skip frames),
+        the frame is repeated until the video reaches that time, so the file plays in real time."""
+        copies = 1 if at is None or self.frames == 0 else max(int(round(at * self.fps)) + 1 - self.frames, 0)
+        for _ in range(copies):
+            self.sink.write_frame(image)
+        self.frames += copies
+
+    def __exit__(self, *exc: object) -> None:
+        self.sink.__exit__(None, None, None)
+
+
+class VideoSink(Sink):
+    """The overlay video: opened on the first frame (when its size is known), at the source's frame
+    rate (``fps`` when the source does not say); a live source's video plays in real time."""
+
+    overlay = True
+
+    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v") -> None:
+        self.path, self.default_fps, self.codec = Path(path), fps, codec
+        check_writable(self.path)
+        self.video: VideoFile | None = None
+
+    def open(self, stream: StreamInfo) -> None:
+        self.fps, self.live = stream.fps or self.default_fps, stream.live
+
+    def write(self, result: FrameResult) -> None:
+        assert result.overlay is not None
+        if self.video is None:
+            h, w = result.image.shape[:2]
+            self.video = VideoFile(self.path, self.fps, (w, h), self.codec).__enter__()
+        self.video.write(result.overlay, at=result.time if self.live else None)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.__exit__(None, None, None)
+
+
+class MaskSink(Sink):
+    """``DIR/%05d.png`` per frame: 8-bit palette PNG, pixel value = track id, 0 = background."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        check_writable(self.folder, is_dir=True)
+
+    def write(self, result: FrameResult) -> None:
+        path = self.folder / f"{result.index:05d}.png"
+        tmp = path.with_suffix(".tmp.png")
+        write_index_png(tmp, label_map(result.detections, result.image.shape[:2]))
+        os.replace(tmp, path)  # a mask file is either whole or absent
+
+
+class JsonlSink(Sink):
+    """One JSON object per frame and line (:func:`~rtseg.output.records.frame_record`), flushed as
+    each frame is done."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        self.file: Any = None
+
+    def open(self, stream: StreamInfo) -> None:
+        try:
+            self.file = open(self.path, "w", encoding="utf-8")
+        except OSError as exc:
+            raise RtsegError(f"cannot write {self.path}: {exc.strerror}") from exc
+
+    def write(self, result: FrameResult) -> None:
+        record = frame_record(result.index, result.time, result.detections)
+        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class ProgressSink(Sink):
+    """A progress line on stderr every ``every`` frames, when stderr is a terminal."""
+
+    def __init__(self, every: int = 25) -> None:
+        self.every, self.frames = every, 0
+
+    def write(self, result: FrameResult) -> None:
+        self.frames += 1
+        if self.frames % self.every == 0 and sys.stderr.isatty():
+            print(f"\rframe {result.index + 1}: {len(result.detections)} objects, {result.stats}",
+                  end="", file=sys.stderr, flush=True)
+
+
+@dataclass
+class StatsSink(Sink):
+    """What ``rtseg bench`` measures in a run: milliseconds per frame by stage (the result's
+    ``timings``, and ``output``: the output stage up to this sink, so put it last), and the latency
+    from reading a frame to its overlay drawn (to its outputs written when there is no overlay)."""
+
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    latency: list[float] = field(default_factory=list)
+    done: list[float] = field(default_factory=list)  # time.monotonic() each frame's outputs were written
+
+    def add(self, stage: str, ms: float) -> None:
+        self.stages.setdefault(stage, []).append(ms)
+
+    def write(self, result: FrameResult) -> None:
+        for stage, ms in result.timings.items():
+            self.add(stage, ms)
+        self.add("output", (time.perf_counter() - result.output_at) * 1000)
+        self.done.append(time.monotonic())
+        self.latency.append(((result.overlay_at or self.done[-1]) - result.read_at) * 1000)
+
+    @property
+    def frames(self) -> int:
+        """Frames through the main loop."""
+        return len(self.stages.get("frame", []))

@@ -1,0 +1,138 @@
+"""Prompts (points with labels, a box, a text, or everything): their types, parsing and checks.
+
+SAM's vocabulary: points are (N, 2) pixel x y with labels 1 (positive) / 0 (negative); boxes XYXY.
+
+>>> str(with_negative(parse_box("10,20,50,60"), (30, 40)))
+'box 10,20,50,60 -30,40'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from rtseg.errors import RtsegError
+
+
+def _negatives_str(points: tuple[tuple[float, float], ...]) -> str:
+    return "".join(f" -{x:g},{y:g}" for x, y in points)
+
+
+@dataclass(frozen=True)
+class PointPrompt:
+    points: tuple[tuple[float, float], ...]
+    labels: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return "point " + " ".join(f"{'+' if lab else '-'}{x:g},{y:g}" for (x, y), lab in zip(self.points, self.labels))
+
+
+@dataclass(frozen=True)
+class BoxPrompt:
+    box: tuple[float, float, float, float]
+    negatives: tuple[tuple[float, float], ...] = ()
+
+    def __str__(self) -> str:
+        return "box " + ",".join(f"{v:g}" for v in self.box) + _negatives_str(self.negatives)
+
+
+@dataclass(frozen=True)
+class TextPrompt:
+    text: str
+    negatives: tuple[tuple[float, float], ...] = ()
+
+    def __str__(self) -> str:
+        return self.text + _negatives_str(self.negatives)
+
+
+Prompt = Union[PointPrompt, BoxPrompt, TextPrompt]
+
+
+@dataclass
+class PromptSet:
+    """The objects to follow, in id order (object k has track id k + 1), or everything."""
+
+    objects: list[Prompt] = field(default_factory=list)
+    everything: bool = False
+
+
+def negatives_of(prompt: Prompt) -> list[tuple[float, float]]:
+    if isinstance(prompt, PointPrompt):
+        return [p for p, lab in zip(prompt.points, prompt.labels) if not lab]
+    return list(prompt.negatives)
+
+
+def with_negative(prompt: Prompt, point: tuple[float, float]) -> Prompt:
+    """The same prompt with one more negative point."""
+    if isinstance(prompt, PointPrompt):
+        return PointPrompt(prompt.points + (point,), prompt.labels + (0,))
+    return replace(prompt, negatives=prompt.negatives + (point,))
+
+
+def parse_xy(text: str, n: int, what: str) -> tuple[float, ...]:
+    """``"12,34"`` -> (12.0, 34.0), with ``n`` numbers required."""
+    try:
+        values = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        values = ()
+    if len(values) != n:
+        raise RtsegError(f"bad {what} {text!r}: expected {n} comma-separated numbers")
+    return values
+
+
+def parse_box(text: str) -> BoxPrompt:
+    """A typed box ``"x1,y1,x2,y2"``."""
+    x1, y1, x2, y2 = parse_xy(text, 4, "box")
+    return BoxPrompt((x1, y1, x2, y2))
+
+
+def load_prompts_file(path: str | Path) -> list[Prompt]:
+    """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` entries."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RtsegError(f"cannot read prompts file {path}: {exc}".splitlines()[0]) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
+        raise RtsegError(f"prompts file {path}: expected a mapping with a list under 'objects'")
+    out: list[Prompt] = []
+    for k, entry in enumerate(doc["objects"]):
+        where = f"prompts file {path}, object {k + 1}"
+        if not isinstance(entry, dict) or set(entry) - {"points", "neg", "box", "text"}:
+            raise RtsegError(f"{where}: expected keys among points, neg, box, text")
+        kinds = [key for key in ("points", "box", "text") if key in entry]
+        if len(kinds) != 1:
+            raise RtsegError(f"{where}: give exactly one of points, box, text")
+        try:
+            neg = tuple((float(x), float(y)) for x, y in entry.get("neg", []))
+            if "points" in entry:
+                pos = tuple((float(x), float(y)) for x, y in entry["points"])
+                if not pos:
+                    raise ValueError
+                out.append(PointPrompt(pos + neg, (1,) * len(pos) + (0,) * len(neg)))
+            elif "box" in entry:
+                x1, y1, x2, y2 = (float(v) for v in entry["box"])
+                out.append(BoxPrompt((x1, y1, x2, y2), neg))
+            else:
+                if not str(entry["text"]).strip():
+                    raise ValueError
+                out.append(TextPrompt(str(entry["text"]).strip(), neg))
+        except (TypeError, ValueError) as exc:
+            raise RtsegError(f"{where}: malformed {kinds[0]}") from exc
+    return out
+
+
+def validate(prompt: Prompt, width: int, height: int) -> None:
+    """Raise RtsegError when a prompt's coordinates fall outside a (width, height) frame."""
+    points = list(prompt.points) if isinstance(prompt, PointPrompt) else negatives_of(prompt)
+    for x, y in points:
+        if not (0 <= x < width and 0 <= y < height):
+            raise RtsegError(f"prompt '{prompt}': point {x:g},{y:g} is outside the {width}x{height} frame")
+    if isinstance(prompt, BoxPrompt):
+        x1, y1, x2, y2 = prompt.box
+        if not (x2 > x1 and y2 > y1):
+            raise RtsegError(f"prompt '{prompt}': a box is X1,Y1,X2,Y2 with X2 > X1 and Y2 > Y1")
+        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+            raise RtsegError(f"prompt '{prompt}': the box is outside the {width}x{height} frame")

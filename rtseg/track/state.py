@@ -1,0 +1,61 @@
+"""What the tracker keeps: one :class:`Track` per followed segment, and :class:`SegmentFrame`, one
+frame's segments on the association grid together with which track each one continues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import supervision as sv
+
+from rtseg.detections import masks_of, take
+from rtseg.prompt.prompts import Prompt
+from rtseg.track.associate import centroids
+
+
+@dataclass
+class Track:
+    """One segment followed over time. ``id`` is the user-facing id (0 for hidden segment tracks)."""
+
+    mask: np.ndarray  # (h, w) bool on the association grid
+    centroid: np.ndarray  # (2,) grid pixels
+    area: int
+    id: int = 0
+    prompt: Prompt | None = None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    lost: int = 0  # frames unseen
+    seen: int = 0  # the frame its mask is from
+    hits: int = 1
+    score: float = 1.0  # text similarity at acquisition
+    appearance: np.ndarray | None = None  # the object's embedding at acquisition
+    embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then
+
+
+class SegmentFrame:
+    """One frame's segments: on the association grid (``small`` (N, h, w) bool, with ``cents`` and
+    ``areas``), full-size where asked for (:meth:`full`: made once per segment, and only for the
+    segments that need them), and ``owner``: segment index -> the track it continues, filled in as
+    the frame is associated."""
+
+    def __init__(self, image: np.ndarray, dets: sv.Detections, small: np.ndarray) -> None:
+        self.image, self.dets, self.small = image, dets, small
+        self.cents = centroids(self.small)
+        self.areas = self.small.sum(axis=(1, 2))
+        self.owner: dict[int, Track] = {}
+        self._full: dict[int, np.ndarray] = {}
+
+    def full(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), H, W) bool full-size masks of segments ``idx``."""
+        todo = [int(c) for c in idx if int(c) not in self._full]
+        if todo:
+            self._full.update(zip(todo, masks_of(take(self.dets, np.array(todo)), self.image.shape[:2])))
+        if len(idx) == 0:
+            return np.zeros((0, *self.image.shape[:2]), bool)
+        return np.stack([self._full[int(c)] for c in idx])
+
+    def free(self) -> np.ndarray:
+        """(N,) bool: segments no prompted object holds."""
+        ok = np.ones(len(self.small), bool)
+        for c, t in self.owner.items():
+            ok[c] = t.prompt is None
+        return ok

@@ -1,0 +1,202 @@
+"""Follow prompted objects (or every segment) from frame to frame by mask IoU.
+
+Every segment of every frame is tracked, one-to-one (Hungarian on the IoU between each track's
+motion-predicted mask and the new masks, on a downscaled grid; near-duplicate segments merged
+first). Full-size masks are made only for the objects reported and for the segments a new prompt or
+a re-acquisition looks at (see :mod:`rtseg.detections`): the rest of the scene costs only its grid.
+
+A prompt binds a user id to one of these tracks (:mod:`rtseg.track.acquire`). Because the other
+segments hold tracks of their own, an occluder or a crossing object claims its own mask, and the
+prompted track is marked lost instead of jumping to it; a lost object is re-acquired by its text or
+its appearance (:mod:`rtseg.track.appearance`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from rtseg.config import TrackerConfig
+from rtseg.detections import PROMPT, dense, downscale, grid_masks, masks_of, take
+from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
+from rtseg.track.acquire import reacquire, select
+from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
+from rtseg.track.associate import centroids, dedupe, iou_matrix, match, shift
+from rtseg.track.state import SegmentFrame, Track
+
+
+class PromptTracker:
+    """Associates segments over frames; reports the prompted objects (or, with ``everything``, all).
+
+    ``add(prompt)`` any time (acquired on the next ``update``); ``update(image, dets)`` per frame
+    returns the visible objects as dense Detections with ``tracker_id`` and ``data[PROMPT]``
+    (see :mod:`rtseg.detections`).
+
+    Args:
+        config: association settings.
+        embedder: CLIP (a :class:`~rtseg.prompt.clip.TextScorer`, needed for text prompts) or None
+            for :class:`~rtseg.track.appearance.ColourEmbedder`.
+        everything: report every segment track, each with its own id.
+    """
+
+    def __init__(self, config: TrackerConfig = TrackerConfig(), embedder: Embedder | None = None,
+                 everything: bool = False) -> None:
+        self.config = config
+        self.embedder: Embedder = embedder or ColourEmbedder()
+        self.everything = everything
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and prompt."""
+        self.tracks: list[Track] = []
+        self.pending: list[tuple[int, Prompt]] = []
+        self.prompts: dict[int, Prompt] = {}
+        self._next_id = 1
+        self.frame = 0  # frames seen (updated or carried)
+
+    def add(self, prompt: Prompt) -> int:
+        """Queue a prompt; returns the id its object will carry."""
+        if isinstance(prompt, TextPrompt) and not isinstance(self.embedder, TextEmbedder):
+            raise ValueError("a text prompt needs a CLIP model")
+        oid = self._next_id
+        self._next_id += 1
+        self.pending.append((oid, prompt))
+        self.prompts[oid] = prompt
+        return oid
+
+    def add_negative(self, oid: int, point: tuple[float, float]) -> None:
+        """Add a negative point to object ``oid`` and acquire it again with it."""
+        prompt = with_negative(self.prompts[oid], point)
+        self.prompts[oid] = prompt
+        for t in self.tracks:
+            if t.id == oid and t.prompt is not None:
+                t.id, t.prompt = 0, None
+        self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, prompt)]
+
+    # -- per frame -------------------------------------------------------------------------------
+    def update(self, image: np.ndarray, dets: sv.Detections, frames: int = 1) -> sv.Detections:
+        """Associate this frame's segments; returns the reported objects (a subset of ``dets``).
+
+        ``frames``: frames since the previous ``update`` or ``carry`` (more than 1 when frames were
+        skipped); motion is predicted over them."""
+        cfg = self.config
+        self.frame += frames
+        h, w = image.shape[:2]
+        factor = self._factor(h, w)
+        if self.everything:  # every segment is reported: its full-size mask is made anyway
+            masks = masks_of(dets, (h, w))
+            dets, small = dense(dets, (h, w), masks), downscale(masks, factor)
+        else:  # only the reported objects' (and new prompts' candidates') full-size masks are made
+            small = grid_masks(dets, (h, w), factor)
+        keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
+        scores = dets.confidence[keep] if dets.confidence is not None else np.ones(len(keep))
+        keep = keep[dedupe(small[keep], scores, cfg.duplicate_iou)]
+        frame = SegmentFrame(image, take(dets, keep), small[keep])
+        self._continue_tracks(frame)  # frame.owner: segment index -> the track it continues
+
+        # Bind pending prompts, then re-acquire lost prompted objects.
+        for oid, prompt in list(self.pending):
+            c, score = select(prompt, frame, self.embedder)
+            if c is not None:
+                self.pending.remove((oid, prompt))
+                self._bind(oid, prompt, c, frame, score=score)
+        for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
+            c = reacquire(t, frame, self.tracks, self.embedder, cfg)
+            if c is not None:
+                self._bind(t.id, t.prompt, c, frame, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
+                t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
+
+        # New segment tracks for what nobody claimed; drop stale unprompted tracks.
+        for c in range(len(frame.small)):
+            if c not in frame.owner:
+                frame.owner[c] = self._new_track(frame, c)
+        self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
+
+        return self._report(frame)
+
+    def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
+        """A frame without segmentation: the reported objects moved to it (``dets`` as the last
+        ``update`` reported them, with moved masks) become their tracks' masks; returns those still
+        followed."""
+        self.frame += 1
+        h, w = image.shape[:2]
+        small = downscale(masks_of(dets, (h, w)), self._factor(h, w))
+        cents = centroids(small)
+        by_id = {t.id: t for t in self.tracks if t.id and not t.lost}
+        keep = []
+        for k, oid in enumerate(dets.tracker_id if dets.tracker_id is not None else []):
+            t = by_id.get(int(oid))
+            if t is None or not small[k].any():
+                continue
+            self._observe(t, small[k], cents[k], int(small[k].sum()))
+            keep.append(k)
+        return take(dets, np.array(keep, dtype=int))
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _factor(self, h: int, w: int) -> int:
+        """How much an (h, w) frame's masks are downscaled for association (to ``config.grid``)."""
+        return max(1, int(np.ceil(max(h, w) / self.config.grid)))
+
+    def _observe(self, t: Track, mask: np.ndarray, centroid: np.ndarray, area: int) -> None:
+        """Track ``t`` is where ``mask`` is this frame: its velocity follows the move since it was seen."""
+        cfg = self.config
+        motion = (centroid - t.centroid) / max(self.frame - t.seen, 1)
+        t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
+        t.mask, t.centroid, t.area, t.seen = mask, centroid, area, self.frame
+
+    def _continue_tracks(self, frame: SegmentFrame) -> None:
+        """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
+        tracks win ties against hidden ones); unmatched tracks count the frames since they were seen."""
+        cfg = self.config
+        live = [t for t in self.tracks if t.lost <= (cfg.coast if t.prompt is not None else cfg.max_age)]
+        if live:
+            steps = np.array([min(self.frame - t.seen, 10) for t in live], float)  # 10 frames at most
+            vel = np.array([t.velocity for t in live])
+            predicted = shift(np.stack([t.mask for t in live]), vel[:, 0] * steps, vel[:, 1] * steps)
+        else:
+            predicted = np.zeros((0, *frame.small.shape[1:]), bool)
+        iou = iou_matrix(predicted, frame.small)
+        if live:  # a segment far larger than the track is an occluder or a union, not the object grown
+            areas = np.array([t.area for t in live], float)[:, None]
+            iou[(frame.areas[None, :] > cfg.max_growth * areas) & (areas >= 50)] = 0.0
+        bonus = np.array([0.05 if t.prompt is not None and not t.lost else 0.0 for t in live])[:, None]
+        rows, cols = match(np.where(iou >= cfg.match_iou, iou + bonus, 0.0), cfg.match_iou)
+        for r, c in zip(rows, cols):
+            t = live[r]
+            self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
+            t.lost, t.hits = 0, t.hits + 1
+            frame.owner[int(c)] = t
+        matched = {id(t) for t in frame.owner.values()}
+        for t in self.tracks:
+            if id(t) not in matched:
+                t.lost = self.frame - t.seen
+
+    def _report(self, frame: SegmentFrame) -> sv.Detections:
+        """The prompted objects (or every segment, in everything mode) seen this frame, with
+        full-size masks: the only segments whose full-size masks every frame needs."""
+        report = [(c, t) for c, t in sorted(frame.owner.items()) if t.id and (self.everything or t.prompt is not None)]
+        idx = np.array([c for c, _ in report], dtype=int)
+        out = dense(take(frame.dets, idx), frame.image.shape[:2], frame.full(idx))
+        out.tracker_id = np.array([t.id for _, t in report], dtype=int)
+        out.data[PROMPT] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
+                                      dtype=object)
+        return out
+
+    def _new_track(self, frame: SegmentFrame, c: int) -> Track:
+        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]), seen=self.frame)
+        if self.everything:
+            t.id = self._next_id
+            self._next_id += 1
+        self.tracks.append(t)
+        return t
+
+    def _bind(self, oid: int, prompt: Prompt, c: int, frame: SegmentFrame, score: float,
+              appearance: np.ndarray | None = None) -> None:
+        """Give segment ``c`` the identity ``oid``, taking over its segment track if it has one."""
+        t = frame.owner.get(c)
+        if t is None:
+            t = frame.owner[c] = self._new_track(frame, c)
+        t.id, t.prompt, t.score = oid, prompt, score
+        if appearance is None and not isinstance(prompt, TextPrompt):
+            appearance = embeddings(self.embedder, frame, np.array([c]))[0]
+        t.appearance = appearance

@@ -1,0 +1,180 @@
+"""What one browser session of ``rtseg web`` gives: its upload or webcam frame, and the prompts
+clicked, drawn or typed on it.
+
+A :class:`WebState` is one session's own: its upload, its first frame, its prompts and its results
+folder. The functions here change it, and raise :class:`~rtseg.errors.RtsegError` with a message
+for the page when the input is bad; none of them imports gradio, so they are tested without a
+browser. What a session runs is in :mod:`rtseg.web.jobs`.
+
+>>> state = WebState(first=np.zeros((48, 64, 3), np.uint8))
+>>> click(state, 10, 20, "object")
+'object 1: point +10,20'
+>>> click(state, 30, 20, "negative")
+'object 1: negative point 30,20'
+>>> click(state, 5, 5, "box"), click(state, 40, 30, "box")
+('box: first corner 5,5; click the opposite corner', 'object 2: box 5,5,40,30')
+>>> [str(p) for p in state.prompts]
+['point +10,20 -30,20', 'box 5,5,40,30']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from rtseg.capture.sources import VideoFileSource, open_source
+from rtseg.errors import RtsegError
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
+from rtseg.web.models import Settings
+
+if TYPE_CHECKING:
+    from rtseg.runner import RateMeter
+    from rtseg.session import Session
+
+ClickMode = Literal["object", "negative", "box"]
+CLICK_MODES: dict[str, ClickMode] = {"new object (point)": "object", "negative point (last object)": "negative",
+                                     "box (two corners)": "box"}
+
+
+@dataclass
+class WebState:
+    """One browser session's data: nothing here is shared with another session."""
+
+    folder: Path | None = None  # this session's results, under the server's work folder
+    source: Path | None = None
+    name: str = ""
+    first: np.ndarray | None = None  # BGR (H, W, 3) uint8
+    frames: int | None = None
+    prompts: list[Prompt] = field(default_factory=list)
+    everything: bool = False
+    corner: tuple[float, float] | None = None  # the first corner of a box being drawn
+    segments: tuple[Settings, sv.Detections] | None = None  # the first frame's, for the preview
+    live: tuple[int, Settings, Session, RateMeter] | None = None  # the webcam's session, for a prompts version
+    last_live: np.ndarray | None = None  # the webcam's latest frame, RGB
+    version: int = 0  # counts prompt changes
+    runs: int = 0
+
+    def changed(self) -> None:
+        self.version += 1
+
+
+# -- upload --------------------------------------------------------------------------------------
+
+def check_upload(path: str | Path, max_bytes: int) -> None:
+    """Raise RtsegError for an upload that is empty or larger than ``max_bytes``."""
+    name = Path(path).name
+    try:
+        size = Path(path).stat().st_size
+    except OSError as exc:
+        raise RtsegError(f"cannot read the upload {name}: {exc.strerror}") from exc
+    if size == 0:
+        raise RtsegError(f"{name} is empty (0 bytes): upload a video or an image")
+    if size > max_bytes:
+        raise RtsegError(f"{name} is {size / 2**20:.1f} MB, more than this server's limit of "
+                         f"{max_bytes / 2**20:.0f} MB")
+
+
+def load_source(state: WebState, path: str | Path, max_bytes: int) -> str:
+    """Make the uploaded video or image this session's source (forgetting its prompts); returns a
+    line about it. Raises RtsegError, naming the file but not the server's folders, for bad input."""
+    path = Path(path)
+    check_upload(path, max_bytes)
+    try:
+        src = open_source(str(path))
+        with src:
+            first = next(iter(src)).image
+    except RtsegError as exc:
+        raise RtsegError(str(exc).replace(str(path), path.name)) from None
+    except StopIteration:
+        raise RtsegError(f"{path.name} has no frames") from None
+    if src.live:
+        raise RtsegError(f"{path.name} is not a video or an image file")
+    state.source, state.name, state.first = path, path.name, first
+    state.frames = src.frame_count if isinstance(src, VideoFileSource) else 1
+    state.segments = None
+    reset_prompts(state)
+    h, w = first.shape[:2]
+    count = f"{state.frames} frames" if state.frames else "frames: unknown"
+    return f"**{path.name}**: {w}x{h}, {count}. Click the first frame to add objects."
+
+
+def forget_source(state: WebState) -> None:
+    """No upload and no first frame any more (nor prompts, which were on it)."""
+    state.source, state.name, state.first, state.frames, state.segments = None, "", None, None, None
+    reset_prompts(state)
+
+
+def use_frame(state: WebState, rgb: np.ndarray) -> str:
+    """Make a webcam frame (RGB) the first frame to click on (forgetting the prompts)."""
+    state.source, state.name, state.frames, state.segments = None, "webcam frame", None, None
+    state.first = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    reset_prompts(state)
+    h, w = state.first.shape[:2]
+    return f"**Webcam frame**: {w}x{h}. Click it to add objects; the live overlay follows them."
+
+
+# -- prompts -------------------------------------------------------------------------------------
+
+def _checked(state: WebState, prompt: Prompt) -> Prompt:
+    if state.first is None:
+        raise RtsegError("upload a video or an image first")
+    h, w = state.first.shape[:2]
+    validate(prompt, w, h)
+    return prompt
+
+
+def click(state: WebState, x: float, y: float, mode: ClickMode) -> str:
+    """A click on the first frame at pixel (x, y): a new object, a negative point for the last
+    object, or a corner of a box. Returns what it did."""
+    if mode == "negative":
+        if not state.prompts:
+            raise RtsegError("a negative point belongs to an object: add one first")
+        state.prompts[-1] = _checked(state, with_negative(state.prompts[-1], (x, y)))
+        state.changed()
+        return f"object {len(state.prompts)}: negative point {x:g},{y:g}"
+    if mode == "box":
+        if state.corner is None:
+            _checked(state, PointPrompt(((x, y),), (1,)))
+            state.corner = (x, y)
+            return f"box: first corner {x:g},{y:g}; click the opposite corner"
+        (x0, y0), state.corner = state.corner, None
+        if x == x0 or y == y0:
+            raise RtsegError("a box needs two corners that differ in x and in y")
+        return add(state, BoxPrompt((min(x0, x), min(y0, y), max(x0, x), max(y0, y))))
+    return add(state, PointPrompt(((x, y),), (1,)))
+
+
+def add(state: WebState, prompt: Prompt) -> str:
+    """Add a new object; returns what was added."""
+    state.prompts.append(_checked(state, prompt))
+    state.changed()
+    return f"object {len(state.prompts)}: {prompt}"
+
+
+def text_prompt(text: str, clip_error: str | None) -> TextPrompt:
+    """A typed text prompt, refused when the server has no CLIP model."""
+    if not text.strip():
+        raise RtsegError("type a text first, e.g. \"the red circle\"")
+    if clip_error:
+        raise RtsegError(f"text prompts are not available: {clip_error}")
+    return TextPrompt(text.strip())
+
+
+def reset_prompts(state: WebState) -> None:
+    state.prompts, state.everything, state.corner = [], False, None
+    state.changed()
+
+
+def describe(state: WebState) -> str:
+    """The session's objects as a Markdown list."""
+    lines = [f"{k}. {p}" for k, p in enumerate(state.prompts, start=1)]
+    if state.everything:
+        lines.append(f"{len(lines) + 1}. everything (each other segment gets its own id)")
+    if state.corner is not None:
+        lines.append(f"(box being drawn from {state.corner[0]:g},{state.corner[1]:g})")
+    return "\n".join(lines) if lines else "No objects yet."
