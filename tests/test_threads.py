@@ -67,3 +67,15 @@ def test_worker_error_reaches_the_caller():
             time.sleep(0.001)
     with pytest.raises(OSError):
         w.close()
+
+
+def test_worker_runs_in_the_callers_context():
+    """A web request's progress bar lives in a context variable: the output thread must see it."""
+    import contextvars
+
+    request = contextvars.ContextVar("request", default=None)
+    request.set("request 7")
+    seen = []
+    with Worker(lambda item: seen.append((item, request.get()))) as w:
+        w.put(1)
+    assert seen == [(1, "request 7")]

@@ -12,6 +12,7 @@ caller.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from typing import Callable, Generic, TypeVar
@@ -32,7 +33,10 @@ class Worker(Generic[T]):
         self.handle = handle
         self.q: queue.Queue = queue.Queue(maxsize)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # The thread runs in a copy of the caller's context: context variables set for the caller (a
+        # web request's progress bar, say) are seen by ``handle`` too.
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), name=name,
+                                       daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
