@@ -10,7 +10,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 # Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo web test lint bench models samples clean
+.PHONY: setup demo web test lint bench bench-batch models samples clean
 
 setup: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ bench: setup
 	for s in $(BENCH_SAMPLES); do $(BIN)/rtseg synth video out/samples/$$s --scenario $$s --seed 11 >/dev/null; done
 	$(BIN)/rtseg bench samples/showcase $(addprefix out/samples/,$(BENCH_SAMPLES)) --frames 300 --export onnx \
 		--out out/bench --json benchmarks/demo-cpu.json --md benchmarks/demo-cpu.md
+
+# rtseg batch with 1 and 2 workers over the same 8 videos (about 5 minutes), and the cost of starting Ray.
+bench-batch: setup
+	$(BIN)/python benchmarks/batch_throughput.py --videos 8 --frames 150 --json benchmarks/batch-cpu.json
 
 # Rebuild the bundled models from scratch and measure them (about 15 + 15 minutes on 2 CPU cores).
 models: setup

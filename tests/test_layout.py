@@ -3,7 +3,7 @@
 The layers, bottom to top (a module may import its own package and anything below it)::
 
     errors -> config, detections -> capture, segment, prompt -> track -> session -> output -> runner
-    -> apps (cli, web, bench, synth, train, evaluate)
+    -> apps (cli, web, bench, batch, synth, train, evaluate)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LAYERS = [
     {"rtseg.session"},
     {"rtseg.output"},
     {"rtseg.runner"},
-    {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.synth", "rtseg.train", "rtseg.evaluate"},
+    {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.batch", "rtseg.synth", "rtseg.train", "rtseg.evaluate"},
 ]
 APPS = LAYERS[-1]
 MAX_LINES = 300

@@ -10,8 +10,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtseg.errors import RtsegError
+
+if TYPE_CHECKING:
+    from rtseg.config import Config
 
 
 def _prompts_from_args(args: argparse.Namespace) -> list:
@@ -36,17 +40,21 @@ def _prompts_from_args(args: argparse.Namespace) -> list:
     return objects
 
 
+def _config_from_args(args: argparse.Namespace) -> Config:
+    from rtseg.config import load_config, override
+
+    return override(load_config(args.config), model={"weights": args.model, "clip": args.clip_model,
+                                                      "device": args.device, "imgsz": args.imgsz, "conf": args.conf},
+                    keyframes={"every": args.keyframes})
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from rtseg.capture.sources import open_source
-    from rtseg.config import load_config, override
     from rtseg.output.sinks import JsonlSink, MaskSink, ProgressSink, Sink, VideoSink
     from rtseg.runner import run
     from rtseg.session import Session
 
-    config = load_config(args.config)
-    config = override(config, model={"weights": args.model, "clip": args.clip_model, "device": args.device,
-                                     "imgsz": args.imgsz, "conf": args.conf},
-                      keyframes={"every": args.keyframes})
+    config = _config_from_args(args)
     objects = _prompts_from_args(args)
     # Check everything that can be checked before loading a model or opening a camera.
     sinks: list[Sink] = []
@@ -75,6 +83,31 @@ def cmd_track(args: argparse.Namespace) -> int:
         start = "\r" if sys.stderr.isatty() else ""
         print(f"{start}done: {summary.line()}", file=sys.stderr)
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from rtseg.batch.manifest import jobs_from_sources, read_manifest
+    from rtseg.batch.run import import_ray, markdown, run_batch
+
+    import_ray()  # before anything else: without the extra, one line and exit 2
+    config = _config_from_args(args)
+    objects = _prompts_from_args(args)
+    manifest = len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in (".csv", ".jsonl", ".ndjson")
+    if manifest:
+        if objects or args.everything:
+            raise RtsegError("the prompts come from the manifest: drop --point/--box/--text/--prompts/--everything")
+        jobs = read_manifest(args.inputs[0])
+    else:
+        jobs = jobs_from_sources(args.inputs, objects, args.everything)
+    if args.workers is not None and args.workers < 1:
+        raise RtsegError("--workers must be >= 1")
+    if args.gpus_per_worker < 0 or args.max_retries < 0:
+        raise RtsegError("--gpus-per-worker and --max-retries must be >= 0")
+    rows = run_batch(jobs, config, Path(args.out), args.address, args.workers, args.gpus_per_worker, args.overlay,
+                     args.resume, args.max_retries, args.quiet)
+    if not args.quiet:
+        print(markdown(rows))
+    return 1 if any(r["status"] not in ("done", "skipped") for r in rows) else 0
 
 
 def display_available() -> bool:

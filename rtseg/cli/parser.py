@@ -33,28 +33,37 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
+    p.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
+    p.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED] for text prompts")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
+    p.add_argument("--conf", type=float, help="least segment confidence")
+    p.add_argument("--keyframes", type=int, metavar="K",
+                   help="segment every K-th frame at most, carry the objects in between (1: every frame)")
+
+
+def _prompt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
+    p.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
+                   help="a negative point for the object started just before")
+    p.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
+    p.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT",
+                   help='a new object by text, e.g. "the red circle"')
+    p.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
+    p.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
+    p.set_defaults(objects=[])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rtseg", description="Real-time prompted video segmentation and tracking (FastSAM).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("track", help="segment and follow prompted objects in a video, camera or stream")
     t.add_argument("source", help="camera index (0), video file, image folder, image, or rtsp/http URL")
-    t.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
-    t.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
-    t.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED] for text prompts")
-    t.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
-    t.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
-    t.add_argument("--conf", type=float, help="least segment confidence")
-    t.add_argument("--keyframes", type=int, metavar="K",
-                   help="segment every K-th frame at most, carry the objects in between (1: every frame)")
-    t.add_argument("--point", dest="point", action=_ObjectAction, metavar="X,Y", help="a new object at this pixel")
-    t.add_argument("--neg", dest="neg", action=_ObjectAction, metavar="X,Y",
-                   help="a negative point for the object started just before")
-    t.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
-    t.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT",
-                   help='a new object by text, e.g. "the red circle"')
-    t.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
-    t.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
+    _model_options(t)
+    _prompt_options(t)
     t.add_argument("--output", help="overlay video to write (.mp4)")
     t.add_argument("--save-masks", metavar="DIR", help="indexed PNG per frame, DIR/%%05d.png, pixel = track id")
     t.add_argument("--save-json", metavar="FILE", help="one JSON line per frame")
@@ -63,7 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--quiet", action="store_true", help="no progress line")
-    t.set_defaults(objects=[])
+
+    bt = sub.add_parser("batch", help="track many videos at once, on this machine or a Ray cluster")
+    bt.add_argument("inputs", nargs="+", metavar="MANIFEST | VIDEO",
+                    help="a manifest (.csv or .jsonl: source, prompts, gt, id per row), or videos sharing the "
+                         "prompts given below")
+    bt.add_argument("--out", required=True, metavar="DIR", help="DIR/<id>/ per video, and DIR/summary.csv")
+    _model_options(bt)
+    _prompt_options(bt)
+    bt.add_argument("--address", help="a running Ray cluster: auto or ray://host:port (default: start one here)")
+    bt.add_argument("--workers", type=int, metavar="N", help="videos at once (default: this machine's cores)")
+    bt.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
+                    help="GPUs each worker takes, e.g. 0.25 for four FastSAM-s workers a GPU (default 0)")
+    bt.add_argument("--overlay", action="store_true", help="also write DIR/<id>/overlay.mp4")
+    bt.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                    help="skip the videos whose results are complete and up to date (default: on)")
+    bt.add_argument("--max-retries", type=int, default=2, metavar="N",
+                    help="times a video is tried again when its worker dies (default 2)")
+    bt.add_argument("--quiet", action="store_true", help="no progress and no table")
 
     w = sub.add_parser("web", help="the browser app on localhost: upload or webcam, click objects, run, download")
     w.add_argument("--config", action="append", metavar="FILE",

@@ -97,14 +97,24 @@ def load_prompts_file(path: str | Path) -> list[Prompt]:
         raise RtsegError(f"cannot read prompts file {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
         raise RtsegError(f"prompts file {path}: expected a mapping with a list under 'objects'")
+    return parse_objects(doc["objects"], f"prompts file {path}")
+
+
+def parse_objects(entries: list, where: str) -> list[Prompt]:
+    """Prompts from ``{points, neg, box, text}`` entries (a prompts file's ``objects``, a batch
+    manifest's); errors name ``where`` and the object.
+
+    >>> [str(p) for p in parse_objects([{"text": "the red star"}, {"points": [[5, 6]], "neg": [[7, 8]]}], "x")]
+    ['the red star', 'point +5,6 -7,8']
+    """
     out: list[Prompt] = []
-    for k, entry in enumerate(doc["objects"]):
-        where = f"prompts file {path}, object {k + 1}"
+    for k, entry in enumerate(entries):
+        where_k = f"{where}, object {k + 1}"
         if not isinstance(entry, dict) or set(entry) - {"points", "neg", "box", "text"}:
-            raise RtsegError(f"{where}: expected keys among points, neg, box, text")
+            raise RtsegError(f"{where_k}: expected keys among points, neg, box, text")
         kinds = [key for key in ("points", "box", "text") if key in entry]
         if len(kinds) != 1:
-            raise RtsegError(f"{where}: give exactly one of points, box, text")
+            raise RtsegError(f"{where_k}: give exactly one of points, box, text")
         try:
             neg = tuple((float(x), float(y)) for x, y in entry.get("neg", []))
             if "points" in entry:
@@ -120,7 +130,7 @@ def load_prompts_file(path: str | Path) -> list[Prompt]:
                     raise ValueError
                 out.append(TextPrompt(str(entry["text"]).strip(), neg))
         except (TypeError, ValueError) as exc:
-            raise RtsegError(f"{where}: malformed {kinds[0]}") from exc
+            raise RtsegError(f"{where_k}: malformed {kinds[0]}") from exc
     return out
 
 
