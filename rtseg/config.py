@@ -1,4 +1,4 @@
-"""Typed configuration: one frozen dataclass per stage (model, tracker, keyframes, output), loaded
+"""Typed configuration: one frozen dataclass per stage (model, tracker, keyframes, output, camera), loaded
 from YAML with unknown keys rejected and every value range-checked when it is made.
 
 >>> cfg = load_config(None)
@@ -171,11 +171,48 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class CameraConfig:
+    """Pinhole intrinsics of the colour camera, for objects' 3D positions from a depth image that is
+    registered to it (same size, pixel for pixel).
+
+    Attributes:
+        fx: focal length along x, in pixels (None: not set, no 3D positions).
+        fy: focal length along y, in pixels.
+        cx: principal point x, in pixels (pixel centres at integer coordinates).
+        cy: principal point y, in pixels.
+        depth_scale: metres per depth unit (0.001: depth in millimetres).
+
+    >>> CameraConfig(fx=600.0, fy=600.0, cx=319.5, cy=239.5).intrinsics_set
+    True
+    >>> CameraConfig(fx=600.0)
+    Traceback (most recent call last):
+    ValueError: camera.fx, fy, cx and cy must be set together (missing: fy, cx, cy)
+    """
+
+    fx: float | None = None
+    fy: float | None = None
+    cx: float | None = None
+    cy: float | None = None
+    depth_scale: float = 0.001
+
+    @property
+    def intrinsics_set(self) -> bool:
+        return None not in (self.fx, self.fy, self.cx, self.cy)
+
+    def __post_init__(self) -> None:
+        missing = [k for k in ("fx", "fy", "cx", "cy") if getattr(self, k) is None]
+        if 0 < len(missing) < 4:
+            raise ValueError(f"camera.fx, fy, cx and cy must be set together (missing: {', '.join(missing)})")
+        _check(self, "camera", {"> 0": ("fx", "fy", "depth_scale")})
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -216,7 +253,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, keyframes, output)."""
+    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, keyframes, output, camera)."""
     if path is None:
         return Config()
     try:

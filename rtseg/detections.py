@@ -13,6 +13,13 @@ always :func:`dense`: ``mask`` (N, H, W) bool is set, ``tracker_id`` (N,) int, `
 the prompt of each object (``"everything"`` for unprompted segments). Consumers (sinks, the web
 page, scripts) read those fields and nothing else.
 
+When the frame came with a depth image and the config has camera intrinsics, the session adds each
+object's place in 3D (:mod:`rtseg.geometry`): ``data[XYZ]`` (N, 3) float64, the centroid in metres in
+the camera frame (x right, y down, z forward; a NaN row: the object had no pixel with depth),
+``data[EXTENT]`` (N, 3) float64, its 5th-95th percentile size per axis in metres (NaN likewise), and
+``data[DEPTH_PIXELS]`` (N,) int64, how many of its pixels had valid depth (0: no depth). Without
+depth these keys are absent.
+
 >>> import numpy as np, supervision as sv
 >>> d = sv.Detections(xyxy=np.array([[0, 0, 2, 2]], float), mask=np.ones((1, 4, 4), bool))
 >>> masks_of(d, (4, 4)).shape, grid_masks(d, (4, 4), 2).shape
@@ -33,6 +40,9 @@ COEFFS = "mask_coeffs"  # Detections.data: (N, C) float32 mask coefficients of e
 CROPS = "mask_crops"  # Detections.data: (N, 4) the boxes, at the model's input size, masks are cut to
 PROTOTYPES = "mask_prototypes"  # Detections.metadata: the frame's Prototypes
 PROMPT = "prompt"  # Detections.data: (N,) str, the prompt each reported object was named by
+XYZ = "xyz"  # Detections.data: (N, 3) float64 3D centroid, metres, camera frame; NaN rows: no depth
+EXTENT = "extent"  # Detections.data: (N, 3) float64 5th-95th percentile size per axis, metres; NaN rows: no depth
+DEPTH_PIXELS = "depth_pixels"  # Detections.data: (N,) int64 pixels with valid depth (0: no depth)
 
 
 class LazyMasks(Protocol):

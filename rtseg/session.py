@@ -10,6 +10,8 @@ hands its results to sinks.
 
 No window, no file: a robot or a script consumes ``result.detections`` directly (dense
 ``sv.Detections``: ``mask``, ``xyxy``, ``tracker_id`` and ``data[PROMPT]``; see :mod:`rtseg.detections`).
+Frames that come with a depth image (:mod:`rtseg.capture.depth`) also get each object's 3D centroid
+(``data[XYZ]``), with ``camera`` intrinsics in the config.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import supervision as sv
 
 from rtseg.capture.sources import Frame, Source, open_source
 from rtseg.config import Config
-from rtseg.detections import masks_of, take
+from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, masks_of, take
 from rtseg.errors import RtsegError, warn
+from rtseg.geometry import objects_3d
 from rtseg.prompt.clip import TextScorer
 from rtseg.prompt.prompts import Prompt, TextPrompt, validate
 from rtseg.segment.fastsam import FastSAMSegmenter, Segmenter
@@ -174,5 +177,23 @@ class Session:
                 yield self.step(frame)
 
     def step(self, frame: Frame) -> FrameResult:
+        """Segment and track one source frame; with its depth image, place the objects in 3D too."""
         dets, timings = self.process(frame.image)
+        if frame.depth is not None:
+            t0 = time.perf_counter()
+            self.locate(dets, frame.depth)
+            timings["3d"] = (time.perf_counter() - t0) * 1000
         return FrameResult(frame.index, frame.time, frame.image, dets, timings, frame.read_at)
+
+    def locate(self, dets: sv.Detections, depth: np.ndarray) -> None:
+        """Add each object's 3D centroid, extent and depth pixel count to ``dets.data`` (``XYZ``,
+        ``EXTENT``, ``DEPTH_PIXELS``: see :mod:`rtseg.detections`) from (H, W) uint16 ``depth``."""
+        camera = self.config.camera
+        if not camera.intrinsics_set:
+            raise RtsegError("frames come with depth but the camera's intrinsics are not known: "
+                             "set camera.fx, camera.fy, camera.cx and camera.cy in the config")
+        if self.size is not None and depth.shape != self.size[::-1]:
+            w, h = self.size
+            raise RtsegError(f"the depth image is {depth.shape[1]}x{depth.shape[0]}, the frame {w}x{h}")
+        dets.data[XYZ], dets.data[EXTENT], dets.data[DEPTH_PIXELS] = objects_3d(masks_of(dets, depth.shape),
+                                                                                 depth, camera)

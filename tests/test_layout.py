@@ -16,7 +16,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "rtseg"
 LAYERS = [
     {"rtseg.errors"},
-    {"rtseg.config", "rtseg.detections"},
+    {"rtseg.config", "rtseg.detections", "rtseg.geometry"},
     {"rtseg.capture", "rtseg.segment", "rtseg.prompt"},
     {"rtseg.track"},
     {"rtseg.session"},

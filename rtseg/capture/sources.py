@@ -41,12 +41,14 @@ class Frame:
     """One source frame: ``index`` counts source frames (live sources skip stale ones), ``time`` is
     the position in seconds (video time for files, wall time since opening for live sources),
     ``image`` is BGR (H, W, 3) uint8, ``read_at`` the ``time.monotonic()`` it was read (latency is
-    measured from it)."""
+    measured from it), ``depth`` the (H, W) uint16 depth image registered to it, when there is one
+    (:mod:`rtseg.capture.depth`; 0 = no depth)."""
 
     index: int
     time: float
     image: np.ndarray
     read_at: float = field(default_factory=monotonic)
+    depth: np.ndarray | None = None
 
 
 class Source:

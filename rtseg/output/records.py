@@ -8,6 +8,9 @@
 [0, 7, 7, 0, 0]
 >>> frame_record(0, 0.0, d)["objects"][0]["centroid"]
 [1.5, 1.5]
+>>> d.data[XYZ], d.data[EXTENT], d.data[DEPTH_PIXELS] = np.array([[0.1, -0.2, 1.4213]]), np.full((1, 3), 0.05), [4]
+>>> {k: v for k, v in frame_record(0, 0.0, d)["objects"][0].items() if k in ("xyz", "extent", "depth_pixels")}
+{'xyz': [0.1, -0.2, 1.421], 'extent': [0.05, 0.05, 0.05], 'depth_pixels': 4}
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from rtseg.detections import prompts_of
+from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, prompts_of
 
 
 def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
@@ -33,7 +36,9 @@ def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
 
 
 def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:
-    """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask."""
+    """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask,
+    and when the frame had depth (``data[XYZ]``) its 3D centroid ``xyz`` and ``extent`` in metres and
+    ``depth_pixels`` (``xyz`` and ``extent`` null, ``depth_pixels`` 0 for an object with no depth)."""
     objects = []
     masks = np.asarray(dets.mask, dtype=bool) if dets.mask is not None else np.zeros((len(dets), 1, 1), bool)
     ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
@@ -51,5 +56,15 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
             "area": area,
             "centroid": [round(x + moments["m10"] / area, 1), round(y + moments["m01"] / area, 1)] if area else None,
             "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
+            **(_depth_fields(dets, i) if XYZ in dets.data else {}),
         })
     return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}
+
+
+def _depth_fields(dets: sv.Detections, i: int) -> dict[str, Any]:
+    """Object ``i``'s 3D fields: centroid and extent in metres (3 decimals) and its pixels with depth."""
+    pixels = int(dets.data[DEPTH_PIXELS][i])
+    if not pixels:
+        return {"xyz": None, "extent": None, "depth_pixels": 0}
+    return {"xyz": [round(float(v), 3) for v in dets.data[XYZ][i]],
+            "extent": [round(float(v), 3) for v in dets.data[EXTENT][i]], "depth_pixels": pixels}

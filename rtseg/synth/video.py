@@ -5,7 +5,12 @@ back to front) and a camera-shake offset per frame. :func:`write_video` renders 
 
 - ``OUT/video.mp4`` (mp4v),
 - ``OUT/gt/%05d.png`` (indexed PNG, pixel = object id, visible pixels only),
-- ``OUT/objects.json`` (id, colour, shape and the first-frame point, box and text prompt of each).
+- ``OUT/objects.json`` (id, colour, shape and the first-frame point, box and text prompt of each),
+
+and with ``depth=True`` also ``OUT/depth/%05d.png`` (16-bit millimetres: each object a plane at its
+own distance, :mod:`rtseg.synth.world`), the camera's ``intrinsics`` in objects.json (the keys of
+:class:`~rtseg.config.CameraConfig`), and ``OUT/depth.json``: ``{"units": "metres", "centroids": [{id:
+[x, y, z], ...} per frame]}``, the true 3D centroid of each visible object's visible pixels.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from rtseg.output.png import write_index_png
 from rtseg.synth.world import (
     BACKGROUNDS,
     SceneObject,
+    depth_image,
     draw_attributes,
+    intrinsics,
     make_background,
+    plane_distances,
     render,
     scale_for,
+    visible_centroids,
 )
 
 SCENARIOS = (
@@ -221,8 +230,10 @@ def write_video(
     size: tuple[int, int] = (640, 480),
     fps: float = 30.0,
     background: str | None = None,
+    depth: bool = False,
 ) -> dict:
-    """Render one scenario video with ground truth and prompts into folder ``out``; returns the JSON."""
+    """Render one scenario video with ground truth and prompts (and, with ``depth``, depth images)
+    into folder ``out``; returns the JSON of objects.json."""
     width, height = size
     frames = frames or (300 if scenario == "showcase" else 90)
     out = FsPath(out)
@@ -249,6 +260,12 @@ def write_video(
     meta = {"scenario": scenario, "seed": seed, "width": width, "height": height, "fps": fps,
             "frames": frames, "background": kind, "objects": objects,
             "camera": np.round(shake, 2).tolist()}
+    if depth:  # its own random numbers: the colour video stays what it is without depth
+        depth_rng = np.random.default_rng([seed, SCENARIOS.index(scenario), attempt, 1])
+        distances = plane_distances([p.radius for p in paths], depth_rng)
+        meta["intrinsics"] = intrinsics(width, height)
+        (out / "depth").mkdir(exist_ok=True)
+        truth = []
     writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"cannot write {out / 'video.mp4'}")
@@ -257,7 +274,12 @@ def write_video(
             image, labels = (image0, labels0) if i == 0 else camera.frame(i)
             writer.write(image)
             write_index_png(out / "gt" / f"{i:05d}.png", labels)
+            if depth:
+                cv2.imwrite(str(out / "depth" / f"{i:05d}.png"), depth_image(labels, distances[:, i], depth_rng))
+                truth.append(visible_centroids(labels, distances[:, i], meta["intrinsics"]))
     finally:
         writer.release()
+    if depth:
+        (out / "depth.json").write_text(json.dumps({"units": "metres", "centroids": truth}) + "\n")
     (out / "objects.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta

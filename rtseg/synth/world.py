@@ -1,6 +1,9 @@
 """The shapes world: named colours, shapes, backgrounds and a renderer (see shared/shapes-domain.md).
 
 Everything is drawn in BGR (OpenCV's order), deterministically from a ``numpy.random.Generator``.
+For depth, each object is a fronto-parallel plane at its own distance and the background a plane
+behind them all, seen by a pinhole camera (:func:`intrinsics`, :func:`plane_distances`,
+:func:`depth_image`, :func:`visible_centroids`).
 
 >>> rng = np.random.default_rng(0)
 >>> bg = make_background(rng, 48, 64, "checker")
@@ -187,3 +190,73 @@ def draw_attributes(rng: np.random.Generator, n: int, same_shape_pair: bool = Fa
         if (colour, shape) not in pairs:
             pairs.append((colour, shape))
     return pairs
+
+
+# Depth, in metres: objects between NEAR and FAR, each in its own band (back to front), the background
+# plane behind them all; per-pixel noise of DEPTH_NOISE * z**2 (a stereo camera's error grows with the
+# square of the distance) and a fraction DEPTH_HOLES of pixels with no depth (0), as a depth camera gives.
+NEAR, FAR, BACKGROUND_DEPTH = 0.8, 3.0, 3.5
+DEPTH_NOISE, DEPTH_HOLES = 0.0015, 0.02
+
+
+def intrinsics(width: int, height: int) -> dict[str, float]:
+    """The shapes world's pinhole camera: f = 600 px at 640x480 (scaled with the frame), the principal
+    point at the centre, depth in millimetres. Keys as in :class:`~rtseg.config.CameraConfig`.
+
+    >>> intrinsics(640, 480)
+    {'fx': 600.0, 'fy': 600.0, 'cx': 319.5, 'cy': 239.5, 'depth_scale': 0.001}
+    """
+    f = 600.0 * scale_for(height, width)
+    return {"fx": f, "fy": f, "cx": (width - 1) / 2, "cy": (height - 1) / 2, "depth_scale": 0.001}
+
+
+def plane_distances(radii: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """(K, T) metres: the distance of each of K objects (back to front, drawn ``radii`` (T,) pixels)
+    per frame. Each stays in its own band between NEAR and FAR, so the drawing order is the depth
+    order, and comes nearer as it is drawn larger (as 1/radius, compressed to fit its band).
+
+    >>> d = plane_distances([np.full(3, 20.0), np.array([20.0, 40.0, 80.0])], np.random.default_rng(0))
+    >>> bool(d[0, 0] > d[1, 0] > d[1, 1] > d[1, 2]), bool(d[0, 0] == d[0, 2])
+    (True, True)
+    """
+    band = (FAR - NEAR) / len(radii)
+    out = np.empty((len(radii), len(radii[0])))
+    for k, r in enumerate(radii):
+        centre = FAR - (k + 0.5) * band + rng.uniform(-0.15, 0.15) * band
+        size = np.log(r) - np.log(r).mean()  # log of the size relative to its geometric mean
+        reach = float(np.abs(size).max())
+        power = min(1.0, np.log1p(0.3 * band / centre) / reach) if reach > 0 else 1.0
+        out[k] = centre * np.exp(-power * size)
+    return out
+
+
+def depth_image(labels: np.ndarray, distances: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(H, W) uint16 millimetres seen through the label map (H, W) uint8 (pixel = object id, 0 =
+    background) with objects 1..K at ``distances`` (K,) metres, with noise and holes from ``rng``."""
+    z = np.concatenate([[BACKGROUND_DEPTH], distances])[labels]
+    z = z + rng.normal(0.0, 1.0, z.shape) * DEPTH_NOISE * z ** 2
+    z[rng.random(z.shape) < DEPTH_HOLES] = 0.0
+    return np.clip(np.round(z * 1000), 0, 65535).astype(np.uint16)
+
+
+def visible_centroids(labels: np.ndarray, distances: np.ndarray, camera: dict[str, float]
+                      ) -> dict[str, list[float]]:
+    """The true 3D centroid (x, y, z) metres of each visible object's visible pixels, by id (as a
+    string), for the label map (H, W) uint8 and ``distances`` (K,) metres of objects 1..K.
+
+    >>> labels = np.zeros((480, 640), np.uint8); labels[230:250, 300:340] = 2
+    >>> visible_centroids(labels, np.array([2.0, 1.5]), intrinsics(640, 480))
+    {'2': [0.0, 0.0, 1.5]}
+    """
+    height, width = labels.shape
+    ids = labels.ravel()
+    count = np.bincount(ids, minlength=len(distances) + 1)
+    u = np.bincount(ids, np.tile(np.arange(width, dtype=float), height), len(distances) + 1)
+    v = np.bincount(ids, np.repeat(np.arange(height, dtype=float), width), len(distances) + 1)
+    out = {}
+    for k in np.flatnonzero(count[1:]) + 1:
+        z = float(distances[k - 1])
+        x = float(u[k] / count[k] - camera["cx"]) * z / camera["fx"]
+        y = float(v[k] / count[k] - camera["cy"]) * z / camera["fy"]
+        out[str(k)] = [round(x, 5), round(y, 5), round(z, 5)]
+    return out
