@@ -122,6 +122,10 @@ class Session:
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:
         self.tracker.add_negative(oid, point)
 
+    def forget(self, oid: int) -> None:
+        """Stop following object ``oid`` (KeyError when there is none)."""
+        self.tracker.forget(oid)
+
     def reset(self) -> None:
         """Forget all objects and tracks."""
         self.tracker.reset()

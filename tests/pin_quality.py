@@ -77,6 +77,8 @@ def main() -> None:
     q = measure(tmp / "holdout", config)
     for metric in MODEL_METRICS:
         out[f"models/{metric}"] = q[metric]
+    # Figures measured elsewhere (tests/test_depth.py, tests/test_publish.py) are kept as they are.
+    out = {**json.loads((HERE / "quality.json").read_text()), **out}
     (HERE / "quality.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(json.dumps(out, indent=1, sort_keys=True))
 

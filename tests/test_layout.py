@@ -2,8 +2,8 @@
 
 The layers, bottom to top (a module may import its own package and anything below it)::
 
-    errors -> config, detections -> capture, segment, prompt -> track -> session -> output -> runner
-    -> apps (cli, web, bench, batch, synth, train, evaluate)
+    errors -> config, detections, geometry -> capture, segment, prompt -> track -> session -> output -> runner
+    -> apps (cli, web, bench, batch, remote, synth, train, evaluate)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ LAYERS = [
     {"rtseg.session"},
     {"rtseg.output"},
     {"rtseg.runner"},
-    {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.batch", "rtseg.synth", "rtseg.train", "rtseg.evaluate"},
+    {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.batch", "rtseg.remote", "rtseg.synth", "rtseg.train",
+     "rtseg.evaluate"},
 ]
 APPS = LAYERS[-1]
 MAX_LINES = 300

@@ -49,6 +49,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
+    from rtseg.capture.depth import with_depth
     from rtseg.capture.sources import open_source
     from rtseg.output.sinks import JsonlSink, MaskSink, ProgressSink, Sink, VideoSink
     from rtseg.runner import run
@@ -56,6 +57,10 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     config = _config_from_args(args)
     objects = _prompts_from_args(args)
+    if args.publish:
+        from rtseg.output.publish import import_zenoh
+
+        import_zenoh()
     # Check everything that can be checked before loading a model or opening a camera.
     sinks: list[Sink] = []
     if args.output:
@@ -66,18 +71,22 @@ def cmd_track(args: argparse.Namespace) -> int:
         sinks.append(JsonlSink(args.save_json))
     if not args.quiet:
         sinks.append(ProgressSink())
-    with open_source(args.source) as src:
+    with with_depth(open_source(args.source), args.depth) as src:
         show = src.live and display_available() if args.show is None else args.show
         if show and not display_available():
             raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")
-        if not objects and not args.everything and not show:
+        if not objects and not args.everything and not show and not args.publish:
             raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
-                             "(or click objects in the --show window)")
+                             "(or click objects in the --show window, or send them with --publish)")
         session = Session.for_prompts(config, objects, everything=args.everything, size=src.size)
         if show:
             from rtseg.output.window import Window
 
             sinks.append(Window(session))
+        if args.publish:
+            from rtseg.output.publish import Publisher
+
+            sinks.append(Publisher(args.publish, session, args.zenoh_config, args.overlay_hz))
         summary = run(src, session, sinks, max_frames=args.max_frames)
     if not args.quiet:
         start = "\r" if sys.stderr.isatty() else ""
@@ -108,6 +117,37 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(markdown(rows))
     return 1 if any(r["status"] not in ("done", "skipped") for r in rows) else 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from rtseg.remote import listen
+
+    listen(args.key, args.zenoh_config, args.count, args.timeout)
+    return 0
+
+
+def cmd_prompt(args: argparse.Namespace) -> int:
+    from rtseg.prompt.prompts import parse_xy
+    from rtseg.remote import send_prompt
+
+    message: dict = {}
+    if args.text is not None:
+        message["text"] = args.text
+    elif args.point is not None:
+        message["point"] = list(parse_xy(args.point, 2, "point"))
+    elif args.box is not None:
+        message["box"] = list(parse_xy(args.box, 4, "box"))
+    elif args.forget is not None:
+        message["forget"] = args.forget
+    else:
+        message["reset"] = True
+    if args.neg:
+        message["neg"] = [list(parse_xy(n, 2, "negative point")) for n in args.neg]
+    answer = send_prompt(args.key, message, args.zenoh_config, args.wait)
+    print(json.dumps(answer))
+    if answer.get("event") == "error":
+        raise RtsegError(f"the tracker refused it: {answer['error']}")
+    return 0
 
 
 def display_available() -> bool:
@@ -172,7 +212,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.what == "video":
         from rtseg.synth.video import write_video
 
-        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps)
+        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps, depth=args.depth)
         print(f"wrote {args.out}: {meta['frames']} frames, {len(meta['objects'])} objects ({args.scenario})")
     else:
         from rtseg.synth.dataset import write_dataset

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("source", help="camera index (0), video file, image folder, image, or rtsp/http URL")
     _model_options(t)
     _prompt_options(t)
+    t.add_argument("--depth", metavar="SOURCE", help="depth beside the colour frames: a folder of 16-bit PNGs in "
+                   "depth units (mm by default), one per frame; objects get 3D centroids (config: camera)")
     t.add_argument("--output", help="overlay video to write (.mp4)")
     t.add_argument("--save-masks", metavar="DIR", help="indexed PNG per frame, DIR/%%05d.png, pixel = track id")
     t.add_argument("--save-json", metavar="FILE", help="one JSON line per frame")
@@ -72,6 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--quiet", action="store_true", help="no progress line")
+    t.add_argument("--publish", metavar="KEY", help="publish each frame on Zenoh under KEY (KEY/objects, KEY/mask, "
+                                                    "KEY/overlay) and take prompts on KEY/prompts")
+    t.add_argument("--zenoh-config", metavar="FILE", help="a Zenoh config file (default: peer to peer on this machine)")
+    t.add_argument("--overlay-hz", type=float, default=5.0, metavar="F",
+                   help="most overlay JPEGs a second on KEY/overlay (default 5; 0: none)")
+
+    li = sub.add_parser("listen", help="print what rtseg track --publish KEY publishes, a line a frame")
+    li.add_argument("key")
+    li.add_argument("--zenoh-config", metavar="FILE")
+    li.add_argument("--count", type=int, metavar="N", help="stop after N frames")
+    li.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+
+    pr = sub.add_parser("prompt", help="send a prompt to a running rtseg track --publish KEY")
+    pr.add_argument("key")
+    what = pr.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help='a new object by text, e.g. "the red cup"')
+    what.add_argument("--point", metavar="X,Y", help="a new object at this pixel")
+    what.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a new object in this box")
+    what.add_argument("--forget", type=int, metavar="ID", help="stop following object ID")
+    what.add_argument("--reset", action="store_true", help="forget every object")
+    pr.add_argument("--neg", action="append", default=[], metavar="X,Y", help="a negative point for the new object")
+    pr.add_argument("--zenoh-config", metavar="FILE")
+    pr.add_argument("--wait", type=float, default=5.0, metavar="S", help="how long to wait for the answer (default 5)")
 
     bt = sub.add_parser("batch", help="track many videos at once, on this machine or a Ray cluster")
     bt.add_argument("inputs", nargs="+", metavar="MANIFEST | VIDEO",
@@ -150,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv_.add_argument("--frames", type=int)
     sv_.add_argument("--size", type=_size, default=(640, 480))
     sv_.add_argument("--fps", type=float, default=30.0)
+    sv_.add_argument("--depth", action="store_true",
+                     help="also depth/%%05d.png (16-bit mm), the camera intrinsics and the true 3D centroids")
     sd = ssub.add_parser("dataset", help="YOLO-seg images and labels plus captioned masked crops")
     sd.add_argument("out")
     sd.add_argument("--n", type=int, default=2000)

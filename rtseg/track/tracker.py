@@ -73,6 +73,16 @@ class PromptTracker:
                 t.id, t.prompt = 0, None
         self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, prompt)]
 
+    def forget(self, oid: int) -> None:
+        """Stop following object ``oid``: its segment goes back to being an unnamed segment."""
+        if oid not in self.prompts and not any(t.id == oid for t in self.tracks):
+            raise KeyError(oid)
+        self.prompts.pop(oid, None)
+        self.pending = [(i, p) for i, p in self.pending if i != oid]
+        for t in self.tracks:
+            if t.id == oid:
+                t.id, t.prompt = 0, None
+
     # -- per frame -------------------------------------------------------------------------------
     def update(self, image: np.ndarray, dets: sv.Detections, frames: int = 1) -> sv.Detections:
         """Associate this frame's segments; returns the reported objects (a subset of ``dets``).

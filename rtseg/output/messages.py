@@ -1,0 +1,104 @@
+"""The messages rtseg publishes for other processes (schema ``rtseg/1``), and the prompt messages it
+takes while it runs. Plain JSON, documented in the README ("Robots: publishing results").
+
+Field names follow ROS 2 ``vision_msgs/Detection2DArray`` where one exists (``header.stamp``,
+``detections[].bbox.center.position`` / ``size_x`` / ``size_y``, ``results[].hypothesis.class_id`` /
+``score``, ``id``), so a bridge to ROS 2 maps them one to one; the rest is rtseg's (``track_id``,
+``prompt``, ``mask`` as COCO RLE, ``centroid``, ``xyz``...).
+
+>>> import numpy as np, supervision as sv
+>>> d = sv.Detections(xyxy=np.array([[10, 20, 30, 60]], float), mask=np.zeros((1, 80, 80), bool),
+...                   tracker_id=np.array([2]), data={"prompt": np.array(["the red star"], object)})
+>>> d.mask[0, 20:60, 10:30] = True
+>>> m = objects_message(7, 0.25, 1700000000.5, "cam", d, (80, 80))
+>>> m["header"]["stamp"], m["detections"][0]["bbox"]["size_x"], m["detections"][0]["track_id"]
+({'sec': 1700000000, 'nanosec': 500000000}, 20.0, 2)
+>>> parse_prompt('{"point": [5, 6]}').kind, str(parse_prompt('{"text": "the red cup"}').prompt)
+('add', 'the red cup')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import supervision as sv
+
+from rtseg.errors import RtsegError
+from rtseg.output.records import frame_record
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, parse_objects
+
+SCHEMA = "rtseg/1"
+
+
+def stamp(seconds: float) -> dict[str, int]:
+    """A ROS ``builtin_interfaces/Time`` from Unix seconds."""
+    sec = math.floor(seconds)
+    return {"sec": sec, "nanosec": int(round((seconds - sec) * 1e9)) % 1_000_000_000}
+
+
+def objects_message(index: int, time_s: float, captured: float, frame_id: str, dets: sv.Detections,
+                    size: tuple[int, int]) -> dict[str, Any]:
+    """One frame's objects: ``captured`` is the Unix time the frame was read, ``size`` its (H, W)."""
+    record = frame_record(index, time_s, dets)  # the JSON lines' objects: box, score, area, centroid, RLE...
+    detections = []
+    for obj in record["objects"]:
+        x1, y1, x2, y2 = obj["box"]
+        detections.append({
+            "id": str(obj["id"]),
+            "track_id": obj["id"],
+            "prompt": obj["prompt"],
+            "bbox": {"center": {"position": {"x": round((x1 + x2) / 2, 1), "y": round((y1 + y2) / 2, 1)},
+                                "theta": 0.0},
+                     "size_x": round(x2 - x1, 1), "size_y": round(y2 - y1, 1)},
+            "results": [{"hypothesis": {"class_id": obj["prompt"], "score": obj["score"]}}],
+            **{k: v for k, v in obj.items() if k not in ("id", "prompt")},
+        })
+    return {"schema": SCHEMA, "header": {"stamp": stamp(captured), "frame_id": frame_id}, "index": int(index),
+            "time": round(float(time_s), 4), "height": size[0], "width": size[1], "detections": detections}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A prompt message, parsed: ``kind`` add (``prompt``), forget (``oid``) or reset; ``request`` is
+    the sender's ``request_id``, echoed in the answer."""
+
+    kind: str
+    prompt: Prompt | None = None
+    oid: int | None = None
+    request: str | None = None
+
+
+def parse_prompt(payload: bytes | str) -> Command:
+    """A message on ``KEY/prompts``: ``{"text": ...}``, ``{"point": [x, y]}`` (``"neg": [[x, y], ...]``
+    optional), ``{"box": [x1, y1, x2, y2]}``, ``{"forget": id}`` or ``{"reset": true}``, with an
+    optional ``"request_id"``. RtsegError for anything else."""
+    try:
+        msg = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RtsegError(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise RtsegError("expected a JSON object")
+    request = msg.pop("request_id", None)
+    request = None if request is None else str(request)
+    kinds = [k for k in ("text", "point", "box", "forget", "reset") if k in msg]
+    unknown = sorted(set(msg) - {"text", "point", "box", "forget", "reset", "neg"})
+    if unknown:
+        raise RtsegError(f"unknown field {unknown[0]!r} (known: text, point, neg, box, forget, reset, request_id)")
+    if len(kinds) != 1:
+        raise RtsegError("give exactly one of text, point, box, forget, reset")
+    kind = kinds[0]
+    if kind == "reset":
+        return Command("reset", request=request)
+    if kind == "forget":
+        if not isinstance(msg["forget"], int) or isinstance(msg["forget"], bool):
+            raise RtsegError("forget takes an object id (an integer)")
+        return Command("forget", oid=msg["forget"], request=request)
+    entry = {"points" if kind == "point" else kind: [msg["point"]] if kind == "point" else msg[kind]}
+    if "neg" in msg:
+        entry["neg"] = msg["neg"]
+    prompt = parse_objects([entry], "prompt")[0]
+    assert isinstance(prompt, (TextPrompt, PointPrompt, BoxPrompt))
+    return Command("add", prompt=prompt, request=request)
