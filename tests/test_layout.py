@@ -23,7 +23,7 @@ LAYERS = [
     {"rtseg.output"},
     {"rtseg.runner"},
     {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.batch", "rtseg.remote", "rtseg.synth", "rtseg.train",
-     "rtseg.evaluate"},
+     "rtseg.evaluate", "rtseg.mot"},
 ]
 APPS = LAYERS[-1]
 MAX_LINES = 300

@@ -7,9 +7,11 @@
   ``clip`` package and weights), all texts of a frame in one call, as ultralytics batches them.
 - :func:`box_tracker`: ``model.track(persist=True)`` with ByteTrack on FastSAM's boxes (it drops
   prompts): the prompt picks a track id on the first frame, then that id is followed.
+- :func:`all_tracks`: ``model.track(persist=True)`` with no prompt at all: every track id is an
+  object (what ``rtseg track --everything`` does), for the MOT metrics.
 
-Both return one label map (H, W) uint8 per frame (pixel = the object's id in ``objects``) and the
-milliseconds each frame took.
+The first two return one label map (H, W) uint8 per frame (pixel = the object's id in ``objects``),
+the last (H, W) int32 (pixel = track id), and all the milliseconds each frame took.
 """
 
 from __future__ import annotations
@@ -127,6 +129,14 @@ def _by_text(predictor: Any, result: Any, objects: Objects) -> list[tuple[int, n
     return [(o["id"], masks[keep[b]]) for o, b in zip(objects, best)]
 
 
+def _tracked(model: Any, image: np.ndarray, kwargs: dict[str, Any], tracker: str) -> tuple[np.ndarray, list[int]]:
+    """One frame through ``model.track(persist=True)``: (N, H, W) bool masks and the N' <= N track ids
+    of the first N' (ultralytics leaves unconfirmed detections without an id)."""
+    result = model.track(image, persist=True, tracker=tracker, **kwargs)[0]
+    ids = result.boxes.id.int().tolist() if result.boxes is not None and result.boxes.id is not None else []
+    return _masks(result), ids
+
+
 def box_tracker(model: Any, frames: Iterable[np.ndarray], objects: Objects, kwargs: dict[str, Any],
                 tracker: str = "bytetrack.yaml") -> tuple[list[np.ndarray], list[float]]:
     """ultralytics ``track()``: on the first frame each object's point picks the smallest tracked
@@ -135,9 +145,7 @@ def box_tracker(model: Any, frames: Iterable[np.ndarray], objects: Objects, kwar
     chosen: dict[int, int] = {}  # object id -> track id
     for k, image in enumerate(frames):
         t0 = time.perf_counter()
-        result = model.track(image, persist=True, tracker=tracker, **kwargs)[0]
-        masks = _masks(result)
-        ids = result.boxes.id.int().tolist() if result.boxes is not None and result.boxes.id is not None else []
+        masks, ids = _tracked(model, image, kwargs, tracker)
         if k == 0:
             for o in objects:
                 x, y = (int(v) for v in o["point"])
@@ -148,6 +156,32 @@ def box_tracker(model: Any, frames: Iterable[np.ndarray], objects: Objects, kwar
         picked = [(oid, by_track[t]) for oid, t in chosen.items() if t in by_track]
         times.append((time.perf_counter() - t0) * 1000)
         labels.append(_paint(image.shape[:2], picked))
+    return labels, times
+
+
+def all_tracks(model: Any, frames: Iterable[np.ndarray], kwargs: dict[str, Any],
+               tracker: str = "bytetrack.yaml") -> tuple[list[np.ndarray], list[float]]:
+    """ultralytics ``track()`` with no prompt: every mask with a track id is an object.
+
+    Args:
+        model: an ultralytics FastSAM of its own (the tracker's state lives in its predictor).
+        frames: BGR (H, W, 3) uint8 images.
+        kwargs: predict arguments (the segmenter's).
+        tracker: ``bytetrack.yaml`` or ``botsort.yaml`` (ultralytics' configs; BoT-SORT's has no ReID).
+
+    Returns:
+        Per frame an (H, W) int32 map of track ids (0 = background; where masks overlap the smaller
+        one is on top, as in rtseg's label maps) and the milliseconds the frame took.
+    """
+    labels, times = [], []
+    for image in frames:
+        t0 = time.perf_counter()
+        masks, ids = _tracked(model, image, kwargs, tracker)
+        out = np.zeros(masks.shape[1:], np.int32)
+        for i in sorted(range(len(ids)), key=lambda i: -int(masks[i].sum())):
+            out[masks[i]] = ids[i]
+        times.append((time.perf_counter() - t0) * 1000)
+        labels.append(resize_labels([out], image.shape[1::-1])[0])
     return labels, times
 
 

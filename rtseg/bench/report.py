@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 EXPORT_NAMES = {"onnx": "model.onnx", "openvino": "model_openvino_model", "engine": "model.engine"}
+MOT_COLUMNS = ("HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW")
 
 
 def format_row(row: dict[str, Any]) -> str:
     ms = " ".join(f"{k} {v['p50']:.1f}/{v['p95']:.1f}" for k, v in row["ms"].items())
     j = f"J {row['mean_j']:.3f}" if row.get("mean_j") is not None else ""
+    if row.get("mot"):
+        j = " ".join(f"{k} {row['mot'][k]:.3f}" for k in MOT_COLUMNS[:-1]) + f" IDSW {row['mot']['IDSW']}"
     lat = f"latency {row['latency_ms']['p50']:.0f}/{row['latency_ms']['p95']:.0f} ms" if "latency_ms" in row else ""
     return (f"{row['sample']:>10} {row['run']:<18} {row['fps']:6.1f} FPS  {ms}  peak {row['peak_rss_mb']:.0f} MB"
             f"  {j} {lat}").rstrip()
@@ -35,13 +38,30 @@ def markdown(report: dict[str, Any]) -> str:
                 other.append(f"latency {r['latency_ms']['p50']:.0f} / {r['latency_ms']['p95']:.0f} ms")
             if "growth_mb" in r:
                 other.append(f"RSS growth {r['growth_mb']:+.1f} MB")
+            if r.get("mot"):
+                other.append(", ".join(f"{k} {r['mot'][k]}" for k in MOT_COLUMNS))
             j = f"{r['mean_j']:.3f}" if r.get("mean_j") is not None else "-"
             lines.append(f"| {r['run']} | {r['fps']:.1f} | {ms} | {r['peak_rss_mb']:.0f} | {j} | {'; '.join(other)} |")
         summary = report["summary"].get(sample, {})
         if summary:
             lines += ["", "ratios: " + ", ".join(f"{k} **{v}**" for k, v in summary.items())]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + mot_table(report["rows"]))
+
+
+def mot_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines of the MOT metrics, a row per scored run (none when no row has them)."""
+    scored = [r for r in rows if r.get("mot")]
+    if not scored:
+        return []
+    lines = ["**MOT metrics** (TrackEval, by mask IoU)", "",
+             "| sample | run | " + " | ".join(MOT_COLUMNS) + " | ids / gt ids |",
+             "|---|---|" + "---:|" * (len(MOT_COLUMNS) + 1)]
+    for r in scored:
+        m = r["mot"]
+        cells = [f"{m[k]:.3f}" if isinstance(m[k], float) else str(m[k]) for k in MOT_COLUMNS]
+        lines.append(f"| {r['sample']} | {r['run']} | " + " | ".join(cells) + f" | {m['ids']} / {m['gt_ids']} |")
+    return lines + [""]
 
 
 def machine() -> dict[str, Any]:
@@ -85,6 +105,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             s["mean_j_min_rtseg_minus_best_peer"] = round(min(ours) - max(peers), 4)
         if "keyframes-point" in js and "track-point" in js:
             s["keyframes_j_minus_track_j"] = round(js["keyframes-point"] - js["track-point"], 4)
+        hota = {k: v["mot"]["HOTA"] for k, v in by.items() if v.get("mot")}
+        trackers = [v for k, v in hota.items() if k.startswith("ultralytics-track-")]
+        if "everything" in hota and trackers:
+            s["hota_everything_minus_best_tracker"] = round(hota["everything"] - max(trackers), 4)
         if "live" in by and "latency_ms" in by["live"]:
             frame = by["live"]["ms"].get("frame", {}).get("p50")
             if frame:

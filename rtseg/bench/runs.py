@@ -10,13 +10,18 @@ loaded model):
 ``keyframes-<kind>`` the same in keyframe mode (segment every k-th frame, carry in between)
 ``ultralytics-<kind>`` FastSAM with the first-frame prompt given again on every frame
 ``ultralytics-track`` ultralytics ``track()`` (ByteTrack), prompt used to pick a track id
+``everything``       ``rtseg track --everything`` end to end: every segment followed, no prompt
+``ultralytics-track-bytetrack``, ``ultralytics-track-botsort``: ultralytics ``track()`` with
+                     ByteTrack or BoT-SORT (no ReID), no prompt: every track id is an object
 ``live``             ``rtseg track`` fed by a camera replaying the sample in real time: latency
                      from frame read to outputs written
 ``onnx-*``           ``forward`` and ``track-point`` with the model exported to ONNX (``--export``)
 ==================== =====================================================================
 
 Each row: FPS (steady state, after a warm-up), per-stage p50/p95 ms, peak memory (RSS) during the
-run, mean J against the sample's ground truth where there is one. ``--soak N`` also runs
+run, mean J against the sample's ground truth where there is one (for the three runs without prompts,
+whose ids are not the ground truth's, the MOT metrics of :mod:`rtseg.mot` instead: HOTA, IDF1,
+MOTA, ID switches; these runs are not in the default set). ``--soak N`` also runs
 ``rtseg track`` over N frames (the sample looped) and reports how resident memory grew.
 """
 
@@ -48,6 +53,7 @@ from rtseg.session import Session
 KINDS = ("point", "box", "text")
 RUNS = ("forward", "track-point", "track-box", "track-text", "keyframes-point", "keyframes-text",
         "ultralytics-point", "ultralytics-box", "ultralytics-text", "ultralytics-track", "live")
+MOT_RUNS = ("everything", "ultralytics-track-bytetrack", "ultralytics-track-botsort")  # --runs only
 
 
 class Bench:
@@ -106,8 +112,19 @@ class Bench:
         self.log(format_row(row))
         return row
 
+    def mot(self, sample: Sample, labels: list[np.ndarray] | np.ndarray) -> dict[str, Any] | None:
+        """The MOT metrics of label maps (any ids) against the sample's ground truth, rounded."""
+        if sample.gt is None or not self.score:
+            return None
+        from rtseg.mot import evaluate_mot
+
+        pred = np.stack(list(labels))
+        m = evaluate_mot(pred, sample.gt[: len(pred)], sample.name)
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
+
     def run_track(self, source: str | Source, config: Config, prompts: list[Prompt], folder: Path,
-                  max_frames: int | None = None, weights: str | None = None) -> tuple[StatsSink, MemoryProbe]:
+                  max_frames: int | None = None, weights: str | None = None,
+                  everything: bool = False) -> tuple[StatsSink, MemoryProbe]:
         """``rtseg track`` with every output (overlay video, mask PNGs, JSON lines) into ``folder``,
         on the bench's loaded models; returns its timings and memory."""
         stats = StatsSink()
@@ -115,8 +132,8 @@ class Bench:
                  JsonlSink(folder / "tracks.jsonl"), stats]
         with MemoryProbe() as probe:
             with open_source(source) if isinstance(source, str) else source as src:
-                session = Session.for_prompts(config, prompts, size=src.size, segmenter=self.segmenter(weights),
-                                              text_scorer=self.scorer())
+                session = Session.for_prompts(config, prompts, everything, src.size, self.segmenter(weights),
+                                              self.scorer())
                 run(src, session, sinks, max_frames=max_frames)
         return stats, probe
 
@@ -146,6 +163,16 @@ class Bench:
         return self.record(sample, run, steady_fps(stats.done), stats.stages, probe, j,
                            segmented=round(segmented / max(stats.frames, 1), 3))
 
+    def everything(self, sample: Sample) -> dict[str, Any]:
+        """``rtseg track --everything`` with every output; scored from its mask PNGs, as ``rtseg eval
+        --mot`` scores them."""
+        folder = self.out / sample.name / "everything"
+        stats, probe = self.run_track(str(sample.video), self.config, [], folder, len(sample.frames),
+                                      everything=True)
+        _, pred = load_folder(folder / "masks", [f"{i:05d}.png" for i in range(len(sample.frames))])
+        return self.record(sample, "everything", steady_fps(stats.done), stats.stages, probe, None,
+                           mot=self.mot(sample, pred))
+
     def live(self, sample: Sample, kind: str = "point") -> dict[str, Any]:
         """A camera replaying the sample at its frame rate; the loop takes the newest frame."""
         camera = ReplayCamera(sample.frames, sample.fps)
@@ -160,6 +187,13 @@ class Bench:
 
         seg = self.segmenter()
         with MemoryProbe() as probe:
+            if kind.startswith("track-"):  # no prompt: every track is an object, scored by MOT metrics
+                from ultralytics import FastSAM
+
+                tracks, times = peers.all_tracks(FastSAM(seg.path), sample.frames, seg.kwargs,
+                                                 f"{kind.split('-', 1)[1]}.yaml")
+                return self.record(sample, f"ultralytics-{kind}", mean_fps(times), {"frame": times}, probe, None,
+                                   mot=self.mot(sample, tracks))
             if kind == "track":
                 from ultralytics import FastSAM
 
@@ -198,9 +232,13 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
     """Every run of ``runs`` on every sample; ``score=False`` leaves J out (untrained weights).
     With ``segments_from``, rtseg's runs get that config's model's segments (computed before any
     timing) at the cost of ``config``'s model (see :class:`StandIn`)."""
-    unknown = [r for r in runs if r not in RUNS]
+    unknown = [r for r in runs if r not in RUNS + MOT_RUNS]
     if unknown:
-        raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS)}")
+        raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS + MOT_RUNS)}")
+    if score and set(runs) & set(MOT_RUNS):
+        from rtseg.mot import import_trackeval
+
+        import_trackeval()  # without TrackEval: one line, before any work
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(config, out, quiet, score)
     loaded = [load_sample(s, frames) for s in samples]
@@ -227,6 +265,8 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
                 bench.track(sample, name.split("-", 1)[1])
             elif name.startswith("keyframes-"):
                 bench.track(sample, name.split("-", 1)[1], keyframes=keyframes)
+            elif name == "everything":
+                bench.everything(sample)
             elif name.startswith("ultralytics-"):
                 bench.peer(sample, name.split("-", 1)[1])
             elif name == "live":

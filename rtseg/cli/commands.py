@@ -201,8 +201,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from rtseg.evaluate import evaluate_folders, format_table
 
+    if args.mot:
+        from rtseg.mot import import_trackeval
+
+        import_trackeval()  # without TrackEval: one line saying how to install it, exit 2
     result = evaluate_folders(args.pred_dir, args.gt_dir, skip_ends=not args.all_frames)
     print(format_table(result))
+    if args.mot:
+        from rtseg.mot import evaluate_mot_folders, format_mot_table
+
+        result["mot"] = evaluate_mot_folders(args.pred_dir, args.gt_dir)
+        print()
+        print(format_mot_table([result["mot"]]))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -150,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=150, help="frames of each sample (default 150)")
     b.add_argument("--keyframes", type=int, default=4, help="K of the keyframes-* runs (default 4)")
     b.add_argument("--runs", help="comma-separated subset of: forward, track-KIND, keyframes-KIND, ultralytics-KIND, "
-                                  "ultralytics-track, live (KIND: point, box, text; default: all)")
+                                  "ultralytics-track, live (KIND: point, box, text; default: all of these); "
+                                  "also everything, ultralytics-track-bytetrack, ultralytics-track-botsort "
+                                  "(no prompt; scored by MOT metrics, with TrackEval)")
     b.add_argument("--export", choices=["onnx", "openvino", "engine"], help="also time the model exported to this")
     b.add_argument("--soak", type=int, default=0, metavar="N", help="also run N frames and report memory growth")
     b.add_argument("--out", default="out/bench", help="folder for the runs' outputs (default out/bench)")
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("gt_dir")
     e.add_argument("--json", help="also write the scores to this JSON file")
     e.add_argument("--all-frames", action="store_true", help="score the first and last frames too")
+    e.add_argument("--mot", action="store_true", help="also HOTA (DetA, AssA), IDF1, MOTA and ID switches by "
+                   "mask IoU, with TrackEval (pip install 'trackeval>=1.3,<2'); any ids, e.g. --everything runs")
 
     s = sub.add_parser("synth", help="make synthetic shapes-world videos or training data")
     ssub = s.add_subparsers(dest="what", required=True, parser_class=_Parser)
