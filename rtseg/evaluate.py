@@ -264,6 +264,8 @@ def load_folder(folder: str | Path, names: list[str] | None = None) -> tuple[lis
                 m = read_index_png(path)
             except (OSError, ValueError) as exc:
                 raise RtsegError(f"cannot read mask {path}: {exc}".splitlines()[0]) from exc
+            if shape is not None and m.shape != shape:
+                raise RtsegError(f"mask {path} is {m.shape[1]}x{m.shape[0]}, the masks before it {shape[1]}x{shape[0]}")
             shape = m.shape
             maps.append(m)
         else:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cv2
@@ -51,14 +52,24 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
         objects.append({
             "id": int(ids[i]),
             "prompt": prompts[i],
-            "box": [round(float(v), 1) for v in dets.xyxy[i]],
-            "score": round(float(dets.confidence[i]), 4) if dets.confidence is not None else None,
+            "box": [_finite(v, 1) for v in dets.xyxy[i]],
+            "score": _finite(dets.confidence[i], 4) if dets.confidence is not None else None,
             "area": area,
             "centroid": [round(x + moments["m10"] / area, 1), round(y + moments["m01"] / area, 1)] if area else None,
             "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
             **(_depth_fields(dets, i) if XYZ in dets.data else {}),
         })
-    return {"index": int(index), "time": round(float(time_s), 4), "objects": objects}
+    return {"index": int(index), "time": _finite(time_s, 4), "objects": objects}
+
+
+def _finite(value: Any, digits: int) -> float | None:
+    """``value`` rounded, or None for NaN and infinities, which JSON has no literal for.
+
+    >>> _finite(0.123456, 4), _finite(float("nan"), 4)
+    (0.1235, None)
+    """
+    v = float(value)
+    return round(v, digits) if math.isfinite(v) else None
 
 
 def _depth_fields(dets: sv.Detections, i: int) -> dict[str, Any]:
@@ -66,5 +77,5 @@ def _depth_fields(dets: sv.Detections, i: int) -> dict[str, Any]:
     pixels = int(dets.data[DEPTH_PIXELS][i])
     if not pixels:
         return {"xyz": None, "extent": None, "depth_pixels": 0}
-    return {"xyz": [round(float(v), 3) for v in dets.data[XYZ][i]],
-            "extent": [round(float(v), 3) for v in dets.data[EXTENT][i]], "depth_pixels": pixels}
+    return {"xyz": [_finite(v, 3) for v in dets.data[XYZ][i]],
+            "extent": [_finite(v, 3) for v in dets.data[EXTENT][i]], "depth_pixels": pixels}

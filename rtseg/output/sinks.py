@@ -9,19 +9,25 @@ and ``sink.pump(wait_ms)`` on the main thread after each frame (a window's event
 
 Each sink leaves what it wrote valid when the run stops early: the video is finalised on close,
 each PNG and each JSON line is complete as soon as its frame is written. A sink's constructor
-checks that its path can be written, so a bad path fails before any model is loaded.
+checks that its path can be written, so a bad path fails before any model is loaded; an output that
+cannot be written later (a full disk) stops the run with an :class:`RtsegError` naming it, and what
+was written before stays whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -61,12 +67,25 @@ class Sink:
         return True
 
 
+def write_error(exc: OSError, path: Path) -> RtsegError:
+    """The one-line error for an output that could not be written, "disk full" when the disk (or quota) is.
+
+    >>> str(write_error(OSError(errno.ENOSPC, "No space left on device"), Path("out/t.jsonl")))
+    'disk full: cannot write out/t.jsonl'
+    """
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RtsegError(f"disk full: cannot write {path}")
+    return RtsegError(f"cannot write {path}: {exc.strerror or exc}")
+
+
 def check_writable(path: Path, is_dir: bool = False) -> None:
     """Raise RtsegError now, before any work, when ``path`` cannot be written."""
     target = path if is_dir else path.parent
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise write_error(exc, target) from exc
         raise RtsegError(f"cannot create folder {target}: {exc.strerror}") from exc
     if not os.access(target, os.W_OK):
         raise RtsegError(f"cannot write to {target}: permission denied")
@@ -86,19 +105,36 @@ class VideoFile:
         self.frames = 0
 
     def __enter__(self) -> "VideoFile":
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # OpenCV's lines: we say it in one
         try:
             self.sink.__enter__()
         except RuntimeError as exc:
             raise RtsegError(f"cannot write video {self.path} (codec or format not supported)") from exc
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         return self
 
     def write(self, image: np.ndarray, at: float | None = None) -> None:
         """Append a frame. With ``at`` (seconds since the start, for live sources that skip frames),
         the frame is repeated until the video reaches that time, so the file plays in real time."""
+        self.check_space(image.nbytes)
         copies = 1 if at is None or self.frames == 0 else max(int(round(at * self.fps)) + 1 - self.frames, 0)
         for _ in range(copies):
             self.sink.write_frame(image)
         self.frames += copies
+
+    def check_space(self, frame_bytes: int) -> None:
+        """Raise "disk full" while the disk still has room to finalise the video. OpenCV's writer drops
+        frames on a full disk without a word, and an mp4 whose index (written last, about 16 bytes a
+        frame) does not fit cannot be played at all; so stop while a frame, the writer's buffer and the
+        index still fit."""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return
+        if free < (1 << 20) + frame_bytes + 16 * self.frames:
+            raise RtsegError(f"disk full: cannot write {self.path}")
 
     def __exit__(self, *exc: object) -> None:
         self.sink.__exit__(None, None, None)
@@ -139,30 +175,45 @@ class MaskSink(Sink):
 
     def write(self, result: FrameResult) -> None:
         path = self.folder / f"{result.index:05d}.png"
-        tmp = path.with_suffix(".tmp.png")
-        write_index_png(tmp, label_map(result.detections, result.image.shape[:2]))
-        os.replace(tmp, path)  # a mask file is either whole or absent
+        tmp = path.with_name(f".{path.name}.tmp")  # not *.png: a reader of the folder never takes it for a mask
+        try:
+            write_index_png(tmp, label_map(result.detections, result.image.shape[:2]))
+            os.replace(tmp, path)  # a mask file is either whole or absent
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise write_error(exc, path) from exc
 
 
 class JsonlSink(Sink):
-    """One JSON object per frame and line (:func:`~rtseg.output.records.frame_record`), flushed as
-    each frame is done."""
+    """One JSON object per frame and line (:func:`~rtseg.output.records.frame_record`), written as
+    each frame is done; a write that fails (a full disk) is cut back to the last whole line."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         check_writable(self.path)
         self.file: Any = None
+        self.whole = 0  # bytes in the file up to the end of its last whole line
 
     def open(self, stream: StreamInfo) -> None:
         try:
-            self.file = open(self.path, "w", encoding="utf-8")
+            self.file = open(self.path, "wb", buffering=0)  # unbuffered: nothing is left to write on close
         except OSError as exc:
-            raise RtsegError(f"cannot write {self.path}: {exc.strerror}") from exc
+            raise write_error(exc, self.path) from exc
 
     def write(self, result: FrameResult) -> None:
         record = frame_record(result.index, result.time, result.detections)
-        self.file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.file.flush()
+        if result.gap:  # a live source dropped and came back: the seconds it gave nothing
+            record["gap"] = round(result.gap, 2)
+        line = memoryview((json.dumps(record, separators=(",", ":")) + "\n").encode())
+        try:
+            while line:
+                line = line[self.file.write(line):]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.file.fileno(), self.whole)  # no half line: a reader parses every line
+            raise write_error(exc, self.path) from exc
+        self.whole = self.file.tell()
 
     def close(self) -> None:
         if self.file is not None:

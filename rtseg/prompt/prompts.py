@@ -8,6 +8,8 @@ SAM's vocabulary: points are (N, 2) pixel x y with labels 1 (positive) / 0 (nega
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Union
@@ -78,7 +80,7 @@ def parse_xy(text: str, n: int, what: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.replace(" ", "").split(","))
     except ValueError:
         values = ()
-    if len(values) != n:
+    if len(values) != n or not all(map(math.isfinite, values)):  # nan and inf pass float() but are no place
         raise RtsegError(f"bad {what} {text!r}: expected {n} comma-separated numbers")
     return values
 
@@ -92,8 +94,8 @@ def parse_box(text: str) -> BoxPrompt:
 def load_prompts_file(path: str | Path) -> list[Prompt]:
     """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` entries."""
     try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8, or a date like 2001-13-01
         raise RtsegError(f"cannot read prompts file {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
         raise RtsegError(f"prompts file {path}: expected a mapping with a list under 'objects'")
@@ -116,33 +118,59 @@ def parse_objects(entries: list, where: str) -> list[Prompt]:
         if len(kinds) != 1:
             raise RtsegError(f"{where_k}: give exactly one of points, box, text")
         try:
-            neg = tuple((float(x), float(y)) for x, y in entry.get("neg", []))
+            neg = _points(entry.get("neg", []))
+        except ValueError:
+            raise RtsegError(f"{where_k}: malformed neg") from None
+        try:
             if "points" in entry:
-                pos = tuple((float(x), float(y)) for x, y in entry["points"])
+                pos = _points(entry["points"])
                 if not pos:
                     raise ValueError
                 out.append(PointPrompt(pos + neg, (1,) * len(pos) + (0,) * len(neg)))
             elif "box" in entry:
-                x1, y1, x2, y2 = (float(v) for v in entry["box"])
+                x1, y1, x2, y2 = _numbers(entry["box"], 4)
                 out.append(BoxPrompt((x1, y1, x2, y2), neg))
             else:
-                if not str(entry["text"]).strip():
+                if not isinstance(entry["text"], str) or not entry["text"].strip():
                     raise ValueError
-                out.append(TextPrompt(str(entry["text"]).strip(), neg))
-        except (TypeError, ValueError) as exc:
-            raise RtsegError(f"{where_k}: malformed {kinds[0]}") from exc
+                out.append(TextPrompt(entry["text"].strip(), neg))
+        except ValueError:
+            raise RtsegError(f"{where_k}: malformed {kinds[0]}") from None
     return out
+
+
+def _numbers(values: object, n: int) -> tuple[float, ...]:
+    """``n`` finite numbers from a list, or ValueError (a string or a mapping is no list of numbers).
+
+    >>> _numbers([1, 2.5], 2)
+    (1.0, 2.5)
+    """
+    if not isinstance(values, (list, tuple)) or len(values) != n:
+        raise ValueError(values)
+    # abs(v) <= the largest float: finite, and an int float() can take (math.isfinite(10**400) overflows)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) <= sys.float_info.max
+               for v in values):
+        raise ValueError(values)
+    return tuple(float(v) for v in values)
+
+
+def _points(values: object) -> tuple[tuple[float, float], ...]:
+    """A list of ``[x, y]`` pairs, or ValueError."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(values)
+    return tuple(_numbers(v, 2) for v in values)  # type: ignore[misc]
 
 
 def validate(prompt: Prompt, width: int, height: int) -> None:
     """Raise RtsegError when a prompt's coordinates fall outside a (width, height) frame."""
+    prompt_line = " ".join(str(prompt).split())  # the error is one line, whatever a text prompt holds
     points = list(prompt.points) if isinstance(prompt, PointPrompt) else negatives_of(prompt)
     for x, y in points:
         if not (0 <= x < width and 0 <= y < height):
-            raise RtsegError(f"prompt '{prompt}': point {x:g},{y:g} is outside the {width}x{height} frame")
+            raise RtsegError(f"prompt '{prompt_line}': point {x:g},{y:g} is outside the {width}x{height} frame")
     if isinstance(prompt, BoxPrompt):
         x1, y1, x2, y2 = prompt.box
         if not (x2 > x1 and y2 > y1):
-            raise RtsegError(f"prompt '{prompt}': a box is X1,Y1,X2,Y2 with X2 > X1 and Y2 > Y1")
+            raise RtsegError(f"prompt '{prompt_line}': a box is X1,Y1,X2,Y2 with X2 > X1 and Y2 > Y1")
         if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
-            raise RtsegError(f"prompt '{prompt}': the box is outside the {width}x{height} frame")
+            raise RtsegError(f"prompt '{prompt_line}': the box is outside the {width}x{height} frame")
