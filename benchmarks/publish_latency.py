@@ -62,7 +62,8 @@ def main() -> int:
         return 0
     from rtseg.bench.measure import percentiles, steady_fps
     from rtseg.capture.replay import Replay, ReplayCamera
-    from rtseg.capture.sources import LiveSource, open_source
+    from rtseg.capture.live import LiveSource
+    from rtseg.capture.sources import open_source
     from rtseg.config import load_config
     from rtseg.output.publish import Publisher
     from rtseg.output.sinks import StatsSink

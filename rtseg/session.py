@@ -51,6 +51,7 @@ class FrameResult:
     detections: sv.Detections
     timings: dict[str, float] = field(default_factory=dict)
     read_at: float = 0.0  # time.monotonic() when the source frame was read
+    gap: float = 0.0  # seconds a live source delivered nothing before this frame (it dropped, came back)
     stats: str = ""  # the FPS and stage-times line
     overlay: np.ndarray | None = None  # ``image`` with the objects and the stats line drawn, when a sink wants it
     overlay_at: float | None = None  # time.monotonic() when the overlay was drawn
@@ -187,7 +188,7 @@ class Session:
             t0 = time.perf_counter()
             self.locate(dets, frame.depth)
             timings["3d"] = (time.perf_counter() - t0) * 1000
-        return FrameResult(frame.index, frame.time, frame.image, dets, timings, frame.read_at)
+        return FrameResult(frame.index, frame.time, frame.image, dets, timings, frame.read_at, gap=frame.gap)
 
     def locate(self, dets: sv.Detections, depth: np.ndarray) -> None:
         """Add each object's 3D centroid, extent and depth pixel count to ``dets.data`` (``XYZ``,

@@ -12,7 +12,7 @@ import pytest
 
 from rtseg.bench.measure import steady_fps
 from rtseg.capture.replay import Replay, ReplayCamera
-from rtseg.capture.sources import LiveSource
+from rtseg.capture.live import LiveSource
 from rtseg.cli import main
 
 from conftest import DEMO_CONFIG

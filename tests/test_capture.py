@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rtseg.capture.sources import LiveSource, open_source
+from rtseg.capture.live import LiveSource
+from rtseg.capture.sources import open_source
 from rtseg.errors import RtsegError
 
 from conftest import SHOWCASE

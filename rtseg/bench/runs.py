@@ -41,7 +41,8 @@ from rtseg.bench.models import StandIn
 from rtseg.bench.report import EXPORT_NAMES, format_row, machine, markdown, summarise
 from rtseg.bench.samples import Sample, load_sample
 from rtseg.capture.replay import Replay, ReplayCamera
-from rtseg.capture.sources import LiveSource, Source, open_source
+from rtseg.capture.live import LiveSource
+from rtseg.capture.sources import Source, open_source
 from rtseg.config import Config, override
 from rtseg.errors import RtsegError
 from rtseg.evaluate import load_folder

@@ -30,7 +30,7 @@ from typing import Iterator, Protocol
 import cv2
 import numpy as np
 
-from rtseg.capture.sources import Frame, Source, _quiet_opencv
+from rtseg.capture.base import Frame, Source, quiet_opencv
 from rtseg.errors import RtsegError
 
 DEPTH_SUFFIXES = {".png", ".tif", ".tiff"}
@@ -82,7 +82,7 @@ class DepthVideo:
 
     def __init__(self, path: Path) -> None:
         self.name, self.next = str(path), 0
-        with _quiet_opencv():  # OpenCV warns that it returns frames unconverted: that is what is wanted
+        with quiet_opencv():  # OpenCV warns that it returns frames unconverted: that is what is wanted
             self.cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_CONVERT_RGB, 0])
         if not self.cap.isOpened():
             raise RtsegError(f"cannot open depth video {path}: not a video file OpenCV can read")

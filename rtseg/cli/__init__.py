@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except RtsegError as exc:
         print(f"rtseg: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 1 for a stream lost for good: its outputs are complete
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"rtseg: {what}; outputs written so far are kept", file=sys.stderr)

@@ -71,7 +71,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         sinks.append(JsonlSink(args.save_json))
     if not args.quiet:
         sinks.append(ProgressSink())
-    with with_depth(open_source(args.source), args.depth) as src:
+    with with_depth(open_source(args.source, args.reconnect), args.depth) as src:
         show = src.live and display_available() if args.show is None else args.show
         if show and not display_available():
             raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")

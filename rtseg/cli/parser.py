@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
+    t.add_argument("--reconnect", type=float, metavar="SECONDS",
+                   help="reopen a camera or stream that drops, for up to this long (default 30; 0: stop at once)")
     t.add_argument("--quiet", action="store_true", help="no progress line")
     t.add_argument("--publish", metavar="KEY", help="publish each frame on Zenoh under KEY (KEY/objects, KEY/mask, "
                                                     "KEY/overlay) and take prompts on KEY/prompts")
