@@ -327,3 +327,22 @@ def test_evaluate_arrays_rejects_shape_mismatch():
 
     with pytest.raises(RtsegError):
         evaluate_arrays(np.zeros((2, 4, 4), np.uint8), np.zeros((2, 4, 5), np.uint8))
+
+
+def test_eval_json_has_no_nan(tmp_path):
+    """Ground truth without objects scores NaN overall: the JSON file says null (NaN is not JSON)."""
+    import json as _json
+
+    from rtseg.cli import main
+
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir()
+    pred.mkdir()
+    labels = np.zeros((8, 8), np.uint8)
+    labels[1:3, 1:3] = 1
+    for k in range(4):
+        write_index_png(gt / f"{k:05d}.png", np.zeros((8, 8), np.uint8))
+        write_index_png(pred / f"{k:05d}.png", labels)
+    assert main(["eval", str(pred), str(gt), "--json", str(tmp_path / "s.json")]) == 0
+    text = (tmp_path / "s.json").read_text()
+    assert "NaN" not in text and _json.loads(text)["overall"]["J"] is None

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rtseg.errors import RtsegError
 
@@ -213,9 +214,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result["mot"] = evaluate_mot_folders(args.pred_dir, args.gt_dir)
         print()
         print(format_mot_table([result["mot"]]))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.json:  # NaN (no frame to score an object on) is not JSON: null
+        Path(args.json).write_text(json.dumps(_finite(result), indent=1, allow_nan=False) + "\n")
     return 0
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts and lists) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
