@@ -8,6 +8,7 @@ is kept in $RTSEG_ARTIFACTS (or the test's temp folder) and its path printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,9 +16,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -49,18 +53,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``rtseg web`` on a free localhost port with the demo config; yields its URL."""
-    chromium_path()
-    tmp = tmp_path_factory.mktemp("web-server")
+@contextlib.contextmanager
+def start_server(tmp: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``rtseg web`` with the demo config and ``options`` on a free localhost port, its work folder
+    under ``tmp``; yields its URL and process once its page answers (or its login page does)."""
     port = free_port()
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp / "gradio"), "HF_HOME": str(tmp / "hf"),
            "XDG_CACHE_HOME": str(tmp / "cache"), "TMPDIR": str(tmp)}
     log = open(tmp / "server.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "rtseg.cli", "web", "--config", str(DEMO_CONFIG), "--port",
-                             str(port), "--max-upload-mb", str(MAX_UPLOAD_MB)], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+                             str(port), *options], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while True:
@@ -77,13 +79,23 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail("rtseg web did not answer within 120 s")
         time.sleep(0.3)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``rtseg web`` on a free localhost port with the demo config; yields its URL."""
+    chromium_path()
+    with start_server(tmp_path_factory.mktemp("web-server"), "--max-upload-mb", str(MAX_UPLOAD_MB)) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -246,3 +258,72 @@ def test_webcam_streams_live_overlays(page):
     # The overlay's stats line (per-stage milliseconds, white on a black box at the top left) is
     # drawn by rtseg; the synthetic camera's frame is green there.
     assert frame[6:10, 6:10].mean() < 40, frame[6:10, 6:10].mean(axis=(0, 1))
+
+
+# -- logins (--auth, --auth-file) ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    """``rtseg web`` with two logins: one from --auth, one from --auth-file; yields its URL and work folder."""
+    chromium_path()
+    tmp = tmp_path_factory.mktemp("web-auth")
+    (tmp / "logins.txt").write_text("# user:password\nbob:builder\n")
+    with start_server(tmp, "--auth", "alice:wonder", "--auth-file", str(tmp / "logins.txt")) as (url, _):
+        yield url, tmp
+
+
+def login(page, user: str, password: str) -> None:
+    page.locator("input[type=password]").wait_for(timeout=60_000)
+    page.locator("input[type=text], input:not([type])").first.fill(user)
+    page.locator("input[type=password]").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
+def test_login_is_required(browser, auth_server, tmp_path):
+    """Without logging in neither the page nor a results file comes back; after it, both do."""
+    url, tmp = auth_server
+    stranger = browser.new_context()
+    member = browser.new_context(viewport={"width": 1280, "height": 1000})
+    try:
+        pg = stranger.new_page()
+        pg.goto(url)
+        pg.locator("input[type=password]").wait_for(timeout=60_000)  # Gradio's login form, not the app
+        assert pg.locator("#upload").count() == 0 and pg.locator("#run").count() == 0
+        assert stranger.request.get(url + "config").status == 401
+        wrong = stranger.request.post(url + "login", form={"username": "alice", "password": "nope"})
+        assert not wrong.ok
+
+        page = member.new_page()
+        page.goto(url)
+        login(page, "bob", "builder")  # from --auth-file
+        page.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+        cap = cv2.VideoCapture(str(SHOWCASE / "video.mp4"))
+        ok, image = cap.read()
+        cap.release()
+        frame = tmp_path / "first.png"
+        assert ok and cv2.imwrite(str(frame), image)
+        upload(page, frame)
+        wait_status(page, "first.png", "640x480")
+        page.fill("#box-text textarea, #box-text input", "45,266,110,331")
+        page.click("#add-box")
+        page.wait_for_function("() => document.querySelector('#prompts').innerText.includes('box 45,266')")
+        page.click("#run")
+        wait_status(page, "Done: 1 frames", timeout=120_000)
+        href = page.locator("#downloads a[href*='tracks.jsonl']").first.get_attribute("href")
+        download = urllib.parse.urljoin(url, href)
+        (original,) = tmp.glob("rtseg-web-*/sessions/*/run-1/tracks.jsonl")  # the session's own results folder
+        direct = urllib.parse.urljoin(url, f"gradio_api/file={original}")
+        for results_file in (download, direct):
+            assert member.request.get(results_file).ok
+            assert '"objects"' in member.request.get(results_file).text()
+            assert stranger.request.get(results_file, max_redirects=0).status in (401, 403), results_file
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(results_file, timeout=10)
+            assert refused.value.code in (401, 403)
+        alice = browser.new_context()
+        assert alice.request.post(url + "login", form={"username": "alice", "password": "wonder"}).ok  # --auth
+        assert alice.request.get(direct).ok
+        alice.close()
+    finally:
+        stranger.close()
+        member.close()

@@ -4,10 +4,12 @@ the webcam handler, the shared models, and the command line."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from rtseg.prompt.prompts import TextPrompt
 from rtseg.web import inputs, jobs
 from rtseg.web.inputs import WebState
 from rtseg.web.models import LoadedModels, ModelBank, Settings, SharedSegmenter
+from rtseg.web.server import auth_pairs, is_loopback
 
 from conftest import DEMO_CONFIG, SHOWCASE
 
@@ -290,6 +293,10 @@ def test_web_without_gradio_names_the_extra(capsys, monkeypatch):
     (["--max-concurrent", "0"], ["--max-concurrent must be >= 1"]),
     (["--max-upload-mb", "0"], ["--max-upload-mb must be > 0"]),
     (["--model", "no/such/model.pt"], ["model not found"]),
+    (["--keep-results", "0"], ["--keep-results must be > 0"]),
+    (["--max-pixels", "-1"], ["--max-pixels must be > 0"]),
+    (["--max-minutes", "0"], ["--max-minutes must be > 0"]),
+    (["--auth", "alice"], ["--auth #1: expected user:password"]),
 ])
 def test_web_bad_options(capsys, server_tmp, argv, words):
     one_line_error(capsys, ["web", "--config", DEMO_CONFIG, *argv], *words)
@@ -310,3 +317,138 @@ def test_runs_and_streams_share_one_concurrency_limit(bank, tmp_path):
     page = build(bank, tmp_path, max_upload_mb=5, max_concurrent=2)
     limits = {fn.name: (fn.concurrency_limit, fn.concurrency_id) for fn in page.fns.values()}
     assert limits["on_run"] == limits["on_stream"] == (2, "model")
+
+
+# -- uploads: by content, frame size and length limits (--max-pixels, --max-minutes) ---------------
+
+def test_uploads_are_read_by_content_not_by_name(short_video, tmp_path):
+    image = tmp_path / "frame.mp4"  # an image named like a video ...
+    cv2.imwrite(str(tmp_path / "frame.png"), np.full((40, 60, 3), 90, np.uint8))
+    (tmp_path / "frame.png").rename(image)
+    state = loaded(image)
+    assert (state.kind, state.frames, state.first.shape) == ("image", 1, (40, 60, 3))
+    video = tmp_path / "clip.png"  # ... and a video named like an image
+    video.write_bytes(short_video.read_bytes())
+    state = loaded(video)
+    assert (state.kind, state.frames, state.first.shape) == ("video", 12, (480, 640, 3))
+
+
+def test_a_too_large_image_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    big = tmp_path / "big.png"
+    assert cv2.imwrite(str(big), np.zeros((5000, 5000, 3), np.uint8))
+    monkeypatch.setattr(cv2, "imread", lambda *a, **k: pytest.fail("decoded"))
+    state = WebState()
+    with pytest.raises(RtsegError) as exc:
+        inputs.load_source(state, big, 2**30)
+    message = str(exc.value)
+    assert "big.png is 5000x5000" in message and "8294400 pixels" in message and "\n" not in message
+    assert str(tmp_path) not in message and state.source is None
+    assert inputs.probe(big, max_pixels=5000 * 5000) == "image"
+
+
+class ClaimingCapture:
+    """A cv2.VideoCapture whose container claims other properties; decoding a frame fails the test."""
+
+    def __init__(self, path: str, claims: dict[int, float]) -> None:
+        self.real, self.claims = REAL_CAPTURE(path), claims
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self.real.isOpened()
+
+    def get(self, prop: int) -> float:
+        return self.claims.get(prop, self.real.get(prop))
+
+    def read(self, *args):
+        pytest.fail("a frame was decoded")
+
+    grab = retrieve = read
+
+    def release(self) -> None:
+        self.real.release()
+
+
+REAL_CAPTURE = cv2.VideoCapture
+
+
+@pytest.mark.parametrize("claims, words", [
+    ({cv2.CAP_PROP_FRAME_COUNT: 10 * 3600 * 30.0}, ["short.mp4 is 600 minutes long", "limit of 30 minutes"]),
+    ({cv2.CAP_PROP_FRAME_WIDTH: 16384.0, cv2.CAP_PROP_FRAME_HEIGHT: 16384.0}, ["short.mp4 is 16384x16384",
+                                                                             "8294400 pixels"]),
+])
+def test_a_video_claiming_to_be_huge_is_refused_unread(short_video, monkeypatch, claims, words):
+    monkeypatch.setattr(cv2, "VideoCapture", lambda path, *a: ClaimingCapture(path, claims))
+    state = WebState()
+    with pytest.raises(RtsegError) as exc:
+        inputs.load_source(state, short_video, 2**30)
+    for word in words:
+        assert word in str(exc.value)
+    assert "\n" not in str(exc.value) and state.source is None
+
+
+def test_length_limit_is_an_option(short_video):
+    assert inputs.probe(short_video, max_minutes=1) == "video"  # 12 frames at 30 fps: 0.4 s
+    with pytest.raises(RtsegError, match="0 minutes long, more than this server's limit of 0.001 minutes"):
+        inputs.probe(short_video, max_minutes=0.001)
+
+
+# -- results kept for --keep-results hours ---------------------------------------------------------
+
+def test_old_results_are_removed(tmp_path):
+    now = time.time()
+    folders = {}
+    for name, age_h in (("old", 30), ("older", 100), ("fresh", 1), ("mine", 50)):
+        folders[name] = tmp_path / name
+        (folders[name] / "run-1").mkdir(parents=True)
+        (folders[name] / "run-1" / "tracks.jsonl").write_text("{}\n")
+        os.utime(folders[name], (now - age_h * 3600, now - age_h * 3600))
+    removed = jobs.prune_results(tmp_path, 24 * 3600, keep=folders["mine"])
+    assert sorted(p.name for p in removed) == ["old", "older"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "mine"]
+    assert jobs.prune_results(tmp_path, 0.5 * 3600) == [folders["fresh"], folders["mine"]]
+    assert jobs.prune_results(tmp_path / "none yet", 1.0) == []
+
+
+def test_a_pruned_session_runs_again(bank, settings, short_video, tmp_path):
+    state = loaded(short_video)
+    inputs.click(state, 77, 298, "object")
+    jobs.run_job(state, bank, settings, tmp_path)
+    os.utime(state.folder, (1, 1))
+    assert jobs.prune_results(tmp_path, 3600) == [state.folder] and not state.folder.exists()
+    assert jobs.run_job(state, bank, settings, tmp_path).video.exists()
+
+
+# -- logins, and the warning without one -----------------------------------------------------------
+
+def test_auth_pairs(tmp_path):
+    logins = tmp_path / "logins"
+    logins.write_text("# comment\n\nbob:builder\ncarol:a:b:c\n")
+    assert auth_pairs(["alice:wonder"], str(logins)) == [("alice", "wonder"), ("bob", "builder"), ("carol", "a:b:c")]
+    assert auth_pairs(None, None) == []
+    with pytest.raises(RtsegError, match="--auth #2: expected user:password") as exc:
+        auth_pairs(["alice:wonder", "nopassword"])
+    logins.write_text("dave:\n")
+    with pytest.raises(RtsegError, match="line 1: expected user:password"):
+        auth_pairs([], str(logins))
+    logins.write_text("# nobody\n")
+    with pytest.raises(RtsegError, match="no user:password line"):
+        auth_pairs([], str(logins))
+    with pytest.raises(RtsegError, match="cannot read --auth-file"):
+        auth_pairs([], str(tmp_path / "missing"))
+    assert "wonder" not in str(exc.value)
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.0.1.1", "::1", "localhost", "0.0.0.0", "192.168.1.2",
+                                      "example.org")] == [True, True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize("auth, warned", [([], True), (["--auth", "alice:wonder"], False)])
+def test_open_host_without_login_warns(capsys, server_tmp, auth, warned):
+    """Served beyond this machine without a login: one warning line on stderr (then, here, the port is busy)."""
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["web", "--config", str(DEMO_CONFIG), "--host", "0.0.0.0", "--port", str(port), *auth])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and lines[-1].startswith("rtseg: ") and f"0.0.0.0:{port}" in lines[-1], lines
+    assert [line for line in lines if "warning" in line] == (
+        ["rtseg web: warning: serving on 0.0.0.0 to other machines without a login: anyone who reaches it can use "
+         "it (set --auth or --auth-file)"] if warned else [])

@@ -187,9 +187,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     for name, path in zip(config_names(paths), paths):
         configs[name] = override(load_config(path), model={"weights": args.model, "clip": args.clip_model,
                                                            "device": args.device})
-    from rtseg.web.server import serve  # imports gradio (an extra) for this command only
+    from rtseg.web.server import auth_pairs, serve  # serve imports gradio (an extra) for this command only
 
-    return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb)
+    return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb,
+                 auth_pairs(args.auth, args.auth_file), args.keep_results, args.max_pixels, args.max_minutes)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=int, default=7860)
     w.add_argument("--max-concurrent", type=int, default=1, metavar="N", help="runs at once (default 1)")
     w.add_argument("--max-upload-mb", type=float, default=200, metavar="N", help="largest upload (default 200)")
+    w.add_argument("--max-pixels", type=int, default=3840 * 2160, metavar="N",
+                   help="largest frame of an upload, width x height (default 3840*2160)")
+    w.add_argument("--max-minutes", type=float, default=30, metavar="M", help="longest video upload (default 30)")
+    w.add_argument("--keep-results", type=float, default=24, metavar="HOURS",
+                   help="sessions' results older than this are deleted (default 24)")
+    w.add_argument("--auth", action="append", metavar="USER:PASSWORD", help="a login (repeatable)")
+    w.add_argument("--auth-file", metavar="FILE", help="logins, one user:password a line")
 
     x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
     x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")

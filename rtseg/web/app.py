@@ -45,14 +45,18 @@ def error_line(exc: BaseException) -> str:
     return f"**Internal error:** {first} (the server's log has the details)"
 
 
-def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: int) -> Any:
-    """The Gradio Blocks of the page (not launched)."""
+def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: int,
+          max_pixels: int = inputs.MAX_PIXELS, max_minutes: float = inputs.MAX_MINUTES,
+          keep_hours: float = 24.0) -> Any:
+    """The Gradio Blocks of the page (not launched). Results older than ``keep_hours`` go: the
+    sessions' folders when a run starts, Gradio's copies on its own timer."""
     max_bytes = int(max_upload_mb * 2**20)
+    keep_s = keep_hours * 3600
     loaded = bank.get(bank.default)
     model = loaded.config.model
 
-    # Gradio's copies of results older than a day are deleted (checked hourly).
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as page:
+    cache = (int(min(3600, max(60, keep_s))), int(max(1, keep_s)))  # Gradio's copies: (check every, age)
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache) as page:
         state = gr.State(WebState(), delete_callback=jobs.remove_folder)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
@@ -126,7 +130,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             if v[upload] is None:  # the upload was cleared
                 inputs.forget_source(v[state])
                 return view(v, "Upload a video or an image to start.")
-            return view(v, inputs.load_source(v[state], v[upload], max_bytes))
+            return view(v, inputs.load_source(v[state], v[upload], max_bytes, max_pixels, max_minutes))
 
         @guarded
         def on_click(v: dict, evt: gr.SelectData) -> dict:
@@ -164,6 +168,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             def report(done: int, total: int | None) -> None:
                 progress((done, total), desc="tracking", unit="frames")
 
+            jobs.prune_results(workdir, keep_s, keep=v[state].folder)
             result = jobs.run_job(v[state], bank, settings_of(v), workdir, report)
             seen = sum(1 for row in result.table if row[2])
             return {video: str(result.video), table: result.table, files: [str(result.masks_zip), str(result.jsonl)],
@@ -199,13 +204,16 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
     return page
 
 
-def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, max_upload_mb: float) -> None:
-    """Serve ``page`` until Ctrl-C: a queue, no share link, system fonts, uploads limited in size."""
+def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, max_upload_mb: float,
+           auth: list[tuple[str, str]] | None = None) -> None:
+    """Serve ``page`` until Ctrl-C: a queue, no share link, system fonts, uploads limited in size, and
+    Gradio's login page when ``auth`` gives (user, password) pairs."""
     page.queue(default_concurrency_limit=max_concurrent)
     theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
     try:
         page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_upload_mb:g}mb",
                     allowed_paths=[str(workdir)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
-                    footer_links=[], pwa=False, mcp_server=False, quiet=False)
+                    footer_links=[], pwa=False, mcp_server=False, quiet=False,
+                    auth=auth or None)
     except OSError as exc:
         raise RtsegError(f"cannot serve on {host}:{port}: {exc}".splitlines()[0]) from exc

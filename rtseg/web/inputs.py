@@ -27,7 +27,10 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from rtseg.capture.sources import VideoFileSource, open_source
+from PIL import Image
+
+from rtseg.capture.base import Source
+from rtseg.capture.sources import ImageFolderSource, VideoFileSource
 from rtseg.errors import RtsegError
 from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
 from rtseg.web.models import Settings
@@ -47,6 +50,7 @@ class WebState:
 
     folder: Path | None = None  # this session's results, under the server's work folder
     source: Path | None = None
+    kind: str = ""  # "image" or "video", by the upload's content (not its name)
     name: str = ""
     first: np.ndarray | None = None  # BGR (H, W, 3) uint8
     frames: int | None = None
@@ -79,22 +83,84 @@ def check_upload(path: str | Path, max_bytes: int) -> None:
                          f"{max_bytes / 2**20:.0f} MB")
 
 
-def load_source(state: WebState, path: str | Path, max_bytes: int) -> str:
+MAX_PIXELS, MAX_MINUTES = 3840 * 2160, 30.0  # the defaults of --max-pixels and --max-minutes
+# What OpenCV reads as an image, by the file's first bytes (PIL's names for the formats).
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
+               (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the header of a PNG, JPEG, BMP, TIFF or WebP file (nothing decoded), or
+    None for any other content. (PIL's plugins directly: ultralytics patches ``Image.open`` to
+    install a package on a file PIL does not know.)"""
+    with open(path, "rb") as fp:
+        head = fp.read(16)
+        fmt = next((f for magic, f in IMAGE_MAGIC if head.startswith(magic)), None)
+        if fmt is None or (fmt == "WEBP" and head[8:12] != b"WEBP"):
+            return None
+        Image.init()
+        fp.seek(0)
+        try:
+            w, h = Image.OPEN[fmt][0](fp, path.name).size
+        except (SyntaxError, OSError, ValueError, EOFError):
+            return None
+    return int(w), int(h)
+
+
+def probe(path: Path, max_pixels: int = MAX_PIXELS, max_minutes: float = MAX_MINUTES) -> str:
+    """``"image"`` or ``"video"``, from the file's content (its header), whatever its name; raises
+    RtsegError for a file that is neither, or whose frames are larger than ``max_pixels`` or whose
+    length is over ``max_minutes``, before any frame is decoded."""
+    name = path.name
+    too_large = f"than this server's limit of {max_pixels} pixels a frame (--max-pixels)"
+    size = image_size(path)
+    if size is not None:
+        kind, (w, h) = "image", size
+    else:
+        cap = cv2.VideoCapture(str(path))  # opens the container: its header, no frame decoded here
+        try:
+            if not cap.isOpened():
+                raise RtsegError(f"cannot read {name}: not a video or an image file")
+            kind, w, h = "video", int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+        finally:
+            cap.release()
+        if frames > 0 and fps > 0 and frames / fps > max_minutes * 60:
+            raise RtsegError(f"{name} is {frames / fps / 60:.0f} minutes long, more than this server's limit of "
+                             f"{max_minutes:g} minutes (--max-minutes)")
+    if w * h > max_pixels:
+        raise RtsegError(f"{name} is {w}x{h}, larger {too_large}")
+    return kind
+
+
+def open_upload(state: WebState) -> Source:
+    """The session's upload as a source, read as what its content is (not what its name says)."""
+    if state.source is None:
+        raise RtsegError("upload a video or an image first")
+    if state.kind == "image":
+        return ImageFolderSource([state.source], state.name)
+    return VideoFileSource(state.source)
+
+
+def load_source(state: WebState, path: str | Path, max_bytes: int, max_pixels: int = MAX_PIXELS,
+                max_minutes: float = MAX_MINUTES) -> str:
     """Make the uploaded video or image this session's source (forgetting its prompts); returns a
-    line about it. Raises RtsegError, naming the file but not the server's folders, for bad input."""
+    line about it. Raises RtsegError, naming the file but not the server's folders, for bad input:
+    empty, over ``max_bytes``, neither a video nor an image, frames over ``max_pixels``, longer than
+    ``max_minutes``."""
     path = Path(path)
     check_upload(path, max_bytes)
+    kind = probe(path, max_pixels, max_minutes)
+    upload = WebState(source=path, kind=kind, name=path.name)
     try:
-        src = open_source(str(path))
+        src = open_upload(upload)
         with src:
             first = next(iter(src)).image
     except RtsegError as exc:
         raise RtsegError(str(exc).replace(str(path), path.name)) from None
     except StopIteration:
         raise RtsegError(f"{path.name} has no frames") from None
-    if src.live:
-        raise RtsegError(f"{path.name} is not a video or an image file")
-    state.source, state.name, state.first = path, path.name, first
+    state.source, state.kind, state.name, state.first = path, kind, path.name, first
     state.frames = src.frame_count if isinstance(src, VideoFileSource) else 1
     state.segments = None
     reset_prompts(state)
@@ -105,13 +171,13 @@ def load_source(state: WebState, path: str | Path, max_bytes: int) -> str:
 
 def forget_source(state: WebState) -> None:
     """No upload and no first frame any more (nor prompts, which were on it)."""
-    state.source, state.name, state.first, state.frames, state.segments = None, "", None, None, None
+    state.source, state.kind, state.name, state.first, state.frames, state.segments = None, "", "", None, None, None
     reset_prompts(state)
 
 
 def use_frame(state: WebState, rgb: np.ndarray) -> str:
     """Make a webcam frame (RGB) the first frame to click on (forgetting the prompts)."""
-    state.source, state.name, state.frames, state.segments = None, "webcam frame", None, None
+    state.source, state.kind, state.name, state.frames, state.segments = None, "", "webcam frame", None, None
     state.first = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     reset_prompts(state)
     h, w = state.first.shape[:2]

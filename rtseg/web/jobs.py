@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import time
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from rtseg.capture.sources import open_source
 from rtseg.config import OutputConfig, override
 from rtseg.detections import prompts_of
 from rtseg.errors import RtsegError
@@ -25,7 +25,7 @@ from rtseg.output.sinks import JsonlSink, MaskSink, Sink, VideoSink
 from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.runner import RateMeter, run
 from rtseg.session import FrameResult, Session
-from rtseg.web.inputs import WebState
+from rtseg.web.inputs import WebState, open_upload
 from rtseg.web.models import ModelBank, Settings
 
 VIDEO_CODEC, VIDEO_SUFFIX = "VP80", ".webm"  # what OpenCV writes and browsers play without a plug-in
@@ -96,8 +96,23 @@ def session_folder(state: WebState, workdir: Path) -> Path:
     """This session's own results folder (made on first use, with a name nobody can guess)."""
     if state.folder is None:
         state.folder = workdir / uuid.uuid4().hex
-        state.folder.mkdir(parents=True)
+    state.folder.mkdir(parents=True, exist_ok=True)  # again, if pruned while the session was idle
     return state.folder
+
+
+def prune_results(workdir: Path, max_age_s: float, keep: Path | None = None) -> list[Path]:
+    """Remove the sessions' results folders under ``workdir`` last changed more than ``max_age_s``
+    seconds ago (but not ``keep``); returns those removed."""
+    cutoff, removed = time.time() - max_age_s, []
+    for folder in sorted(workdir.glob("*")) if workdir.is_dir() else []:
+        try:
+            old = folder.is_dir() and folder != keep and folder.stat().st_mtime < cutoff
+        except OSError:  # removed meanwhile
+            continue
+        if old:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def remove_folder(state: WebState | None) -> None:
@@ -163,7 +178,7 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
     counter = ObjectCounter(progress, state.frames)
     sinks = [VideoSink(video, config.output.fps, config.output.codec), MaskSink(out / "masks"), JsonlSink(jsonl),
              counter]
-    with open_source(str(state.source)) as src:
+    with open_upload(state) as src:
         session = Session.for_prompts(config, state.prompts, everything=state.everything, size=src.size,
                                       segmenter=segmenter, text_scorer=loaded.text_scorer)
         run(src, session, sinks)

@@ -6,7 +6,9 @@ folder (gradio reads it once, on import), so that uploads and results go when th
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,13 +17,53 @@ from rtseg.errors import RtsegError
 from rtseg.web.models import ModelBank
 
 
+def auth_pairs(items: list[str] | None = None, file: str | None = None) -> list[tuple[str, str]]:
+    """``--auth USER:PASSWORD`` values and the ``user:password`` lines of ``--auth-file`` (blank lines
+    and ``#`` comments skipped) as (user, password) pairs. Raises RtsegError for a malformed one,
+    without echoing the password."""
+    lines = [(f"--auth #{k}", item) for k, item in enumerate(items or [], start=1)]
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RtsegError(f"cannot read --auth-file {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+        lines += [(f"{file} line {n}", line.strip()) for n, line in enumerate(text.splitlines(), start=1)
+                  if line.strip() and not line.strip().startswith("#")]
+        if not any(where.startswith(file) for where, _ in lines):
+            raise RtsegError(f"--auth-file {file} has no user:password line")
+    pairs = []
+    for where, line in lines:
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise RtsegError(f"{where}: expected user:password with neither empty")
+        pairs.append((user, password))
+    return pairs
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only serves this machine (127.x, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860, max_concurrent: int = 1,
-          max_upload_mb: float = 200.0) -> int:
+          max_upload_mb: float = 200.0, auth: list[tuple[str, str]] | None = None, keep_hours: float = 24.0,
+          max_pixels: int = 3840 * 2160, max_minutes: float = 30.0) -> int:
     """Load the models, then serve the page until Ctrl-C. Raises RtsegError for bad options."""
     if max_concurrent < 1:
         raise RtsegError(f"--max-concurrent must be >= 1, got {max_concurrent}")
     if max_upload_mb <= 0:
         raise RtsegError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
+    for flag, value in (("--keep-results", keep_hours), ("--max-pixels", max_pixels), ("--max-minutes", max_minutes)):
+        if not value > 0:
+            raise RtsegError(f"{flag} must be > 0, got {value:g}")
+    if not auth and not is_loopback(host):
+        print(f"rtseg web: warning: serving on {host} to other machines without a login: "
+              "anyone who reaches it can use it (set --auth or --auth-file)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="rtseg-web-") as tmp:
         workdir = Path(tmp)
         os.environ.setdefault("GRADIO_TEMP_DIR", str(workdir / "uploads"))
@@ -32,6 +74,6 @@ def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860,
                              "pip install -e '.[web]'") from exc
         bank = ModelBank(configs)
         bank.get(bank.default)  # a model that cannot be loaded stops the server here, in one line
-        page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent)
-        launch(page, workdir, host, port, max_concurrent, max_upload_mb)
+        page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent, max_pixels, max_minutes, keep_hours)
+        launch(page, workdir, host, port, max_concurrent, max_upload_mb, auth)
     return 0
