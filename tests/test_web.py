@@ -327,3 +327,24 @@ def test_login_is_required(browser, auth_server, tmp_path):
     finally:
         stranger.close()
         member.close()
+
+
+def test_cancel_stops_a_run(page):
+    obj = json.loads((SHOWCASE / "objects.json").read_text())["objects"][0]
+    upload(page, SHOWCASE / "video.mp4")
+    wait_status(page, "video.mp4", "300 frames")
+    page.wait_for_selector("#first-frame img")
+    click_pixel(page, *obj["prompts"]["point"])
+    page.wait_for_function("() => document.querySelector('#prompts').innerText.includes('point +')")
+    page.click("#run")
+    page.get_by_text("/300 frames").first.wait_for(timeout=60_000)
+    page.click("#cancel")
+    text = wait_status(page, "cancelled after", "of 300 frames", timeout=30_000)
+    first = int(text.split("cancelled after")[1].split()[0])
+    assert first < 300, text
+    page.click("#run")  # the next run is not cancelled: it goes past where the first one stopped
+    page.wait_for_function("n => [...document.body.innerText.matchAll(/(\\d+)\\/300 frames/g)].some(m => +m[1] > n)",
+                           arg=first + 3, timeout=120_000)
+    page.click("#cancel")
+    page.wait_for_function("n => { const m = document.querySelector('#status').innerText.match(/cancelled after "
+                           "(\\d+)/); return m && +m[1] > n; }", arg=first + 3, timeout=30_000)

@@ -452,3 +452,19 @@ def test_open_host_without_login_warns(capsys, server_tmp, auth, warned):
     assert [line for line in lines if "warning" in line] == (
         ["rtseg web: warning: serving on 0.0.0.0 to other machines without a login: anyone who reaches it can use "
          "it (set --auth or --auth-file)"] if warned else [])
+
+
+def test_a_cancelled_run_stops_and_keeps_nothing(bank, settings, short_video, tmp_path):
+    state = loaded(short_video)
+    inputs.click(state, 77, 298, "object")
+
+    def press_cancel(done: int, total: int | None) -> None:
+        if done == 3:
+            state.cancelled = True
+
+    with pytest.raises(RtsegError, match=r"cancelled after \d+ of 12 frames") as exc:
+        jobs.run_job(state, bank, settings, tmp_path, press_cancel)
+    assert int(str(exc.value).split()[2]) < 12
+    assert list(state.folder.iterdir()) == []  # the partial run is gone
+    with pytest.raises(RtsegError, match="cancelled after 0 of 12 frames"):  # pressed while queued
+        jobs.run_job(state, bank, settings, tmp_path)

@@ -91,7 +91,9 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
                     reset = gr.Button("Reset objects", elem_id="reset")
                 prompts = gr.Markdown("No objects yet.", elem_id="prompts")
         status = gr.Markdown("Upload a video or an image to start.", elem_id="status")
-        run = gr.Button("Run", variant="primary", elem_id="run")
+        with gr.Row():
+            run = gr.Button("Run", variant="primary", elem_id="run", scale=3)
+            cancel = gr.Button("Cancel", elem_id="cancel", scale=1)
         with gr.Row():
             video = gr.Video(label="Overlay", show_label=False, elem_id="result-video", interactive=False,
                              autoplay=True, loop=True)
@@ -174,6 +176,14 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             return {video: str(result.video), table: result.table, files: [str(result.masks_zip), str(result.jsonl)],
                     status: f"Done: {result.frames} frames, {seen} of {len(result.table)} objects seen."}
 
+        def on_arm(v: dict) -> dict:  # not queued: a Cancel pressed from now on stops this run
+            v[state].cancelled = False
+            return {}
+
+        def on_cancel(v: dict) -> dict:  # not queued: heard while a run holds the model
+            v[state].cancelled = True
+            return {status: "Cancelling: the run stops after its current frame."}
+
         @guarded
         def on_stream(v: dict) -> dict:
             if v[webcam] is None:
@@ -196,8 +206,9 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         everything.input(on_everything, given(everything), prompt_outputs)
         reset.click(on_reset, given(), prompt_outputs)
         gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, given(), [first, status])
-        run.click(on_run, given(), [video, table, files, status], concurrency_limit=max_concurrent,
-                  concurrency_id="model")
+        run.click(on_arm, {state}, [], queue=False).then(on_run, given(), [video, table, files, status],
+                                                         concurrency_limit=max_concurrent, concurrency_id="model")
+        cancel.click(on_cancel, {state}, [status], queue=False)
         webcam.stream(on_stream, given(webcam), [live, status], stream_every=0.2, concurrency_limit=max_concurrent,
                       concurrency_id="model", show_progress="hidden")
         capture.click(on_capture, given(), prompt_outputs)

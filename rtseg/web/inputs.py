@@ -62,6 +62,7 @@ class WebState:
     last_live: np.ndarray | None = None  # the webcam's latest frame, RGB
     version: int = 0  # counts prompt changes
     runs: int = 0
+    cancelled: bool = False  # set by the Cancel button: the run stops after its current frame
 
     def changed(self) -> None:
         self.version += 1

@@ -132,8 +132,9 @@ def zip_masks(folder: Path, out: Path) -> Path:
 class ObjectCounter(Sink):
     """A sink for the page: the frames each object was seen in, and the run's progress."""
 
-    def __init__(self, progress: Callable[[int, int | None], None] | None, total: int | None) -> None:
-        self.progress, self.total = progress, total
+    def __init__(self, progress: Callable[[int, int | None], None] | None, total: int | None,
+                 state: WebState | None = None) -> None:
+        self.progress, self.total, self.state = progress, total, state
         self.seen: dict[int, int] = {}
         self.prompts: dict[int, str] = {}
         self.frames = 0
@@ -147,6 +148,10 @@ class ObjectCounter(Sink):
         self.frames += 1
         if self.progress is not None:
             self.progress(self.frames, self.total)
+
+    def pump(self, wait_ms: int) -> bool:
+        """False (the run stops) once the session's Cancel button was pressed."""
+        return self.state is None or not self.state.cancelled
 
 
 def object_table(state: WebState, seen: dict[int, int], prompts: dict[int, str]) -> list[list[object]]:
@@ -175,13 +180,17 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
     state.runs += 1
     out = folder / f"run-{state.runs}"
     video, jsonl = out / f"overlay{VIDEO_SUFFIX}", out / "tracks.jsonl"
-    counter = ObjectCounter(progress, state.frames)
+    counter = ObjectCounter(progress, state.frames, state)
     sinks = [VideoSink(video, config.output.fps, config.output.codec), MaskSink(out / "masks"), JsonlSink(jsonl),
              counter]
     with open_upload(state) as src:
         session = Session.for_prompts(config, state.prompts, everything=state.everything, size=src.size,
                                       segmenter=segmenter, text_scorer=loaded.text_scorer)
-        run(src, session, sinks)
+        if not state.cancelled:
+            run(src, session, sinks)
+    if state.cancelled:
+        shutil.rmtree(out, ignore_errors=True)
+        raise RtsegError(f"cancelled after {counter.frames} of {state.frames or '?'} frames; nothing kept")
     masks_zip = zip_masks(out / "masks", out / "masks.zip")
     return JobResult(video, masks_zip, jsonl, object_table(state, counter.seen, counter.prompts), counter.frames)
 
