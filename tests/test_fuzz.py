@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import supervision as sv
+import ultralytics.utils.patches  # noqa: F401  (patches PIL's Image.open, as every rtseg run has it)
 import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -211,6 +212,7 @@ def write_files(folder: Path, files: dict) -> None:
 @given(mask_files(), mask_files())
 @example({"00000.png": ("png", "P", 8, 8, 1), "00001.png": ("png", "P", 9, 8, 1)},
          {"00000.png": ("png", "P", 8, 8, 1)})  # masks of two sizes: was ValueError from np.stack
+@example({"00000.png": ("bytes", b"")}, {})  # no image: ultralytics' patched Image.open pip-installed pi-heif
 def test_evaluate_folders(gt, pred):
     with tempfile.TemporaryDirectory() as tmp:
         write_files(Path(tmp) / "gt", gt)

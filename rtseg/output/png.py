@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 
 def davis_palette() -> list[int]:
@@ -49,11 +49,16 @@ def read_index_png(path: str | Path) -> np.ndarray:
         OSError: the file cannot be read or is no image.
         ValueError: it is not an indexed PNG, or is too large (Pillow's decompression bomb limit).
     """
-    try:
-        opened = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    with opened as image:
+    # PIL's PNG reader directly: ultralytics patches ``Image.open`` to pip-install a HEIF plugin
+    # when a file is no known image, which fails offline with an ImportError (and must not run).
+    with open(path, "rb") as fp:
+        try:
+            image = PngImagePlugin.PngImageFile(fp, str(path))
+        except (SyntaxError, EOFError) as exc:
+            raise OSError(f"{path}: not a PNG file ({exc})") from exc
+        w, h = image.size
+        if Image.MAX_IMAGE_PIXELS and w * h > 2 * Image.MAX_IMAGE_PIXELS:
+            raise ValueError(f"{path}: {w}x{h} pixels, over Pillow's decompression bomb limit")
         if image.mode not in ("P", "L"):
             raise ValueError(f"{path}: not an indexed PNG (mode {image.mode})")
         return np.array(image, dtype=np.uint8)
