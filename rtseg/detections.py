@@ -8,10 +8,13 @@ segment of every frame costs more than the tracker (which works on a coarse grid
 (which need the few reported objects) ever use.
 
 Only two stages see lazy Detections: the segmenter that makes them and the tracker that reads them
-through :func:`masks_of` / :func:`grid_masks`. What a :class:`~rtseg.session.Session` reports is
-always :func:`dense`: ``mask`` (N, H, W) bool is set, ``tracker_id`` (N,) int, ``data[PROMPT]`` (N,)
-the prompt of each object (``"everything"`` for unprompted segments). Consumers (sinks, the web
-page, scripts) read those fields and nothing else.
+through :func:`masks_of` / :func:`compact_of` / :func:`grid_masks`. What a
+:class:`~rtseg.session.Session` reports is always :func:`concrete`: ``mask`` is set, as an
+``sv.CompactMask`` (each object's box crop: :mod:`rtseg.masks`; ``np.asarray(mask)`` or
+:func:`masks_of` gives the dense (N, H, W) bool masks), ``tracker_id`` (N,) int, ``data[PROMPT]``
+(N,) the prompt of each object (``"everything"`` for unprompted segments). Consumers (sinks, the
+web page, scripts) read those fields and nothing else. (Keyframe-carried frames report dense
+(N, H, W) masks; every consumer takes both, as supervision's own annotators do.)
 
 When the frame came with a depth image and the config has camera intrinsics, the session adds each
 object's place in 3D (:mod:`rtseg.geometry`): ``data[XYZ]`` (N, 3) float64, the centroid in metres in
@@ -22,8 +25,8 @@ depth these keys are absent.
 
 >>> import numpy as np, supervision as sv
 >>> d = sv.Detections(xyxy=np.array([[0, 0, 2, 2]], float), mask=np.ones((1, 4, 4), bool))
->>> masks_of(d, (4, 4)).shape, grid_masks(d, (4, 4), 2).shape
-((1, 4, 4), (1, 2, 2))
+>>> masks_of(d, (4, 4)).shape, grid_masks(d, (4, 4), 2).shape, compact_of(d, (4, 4)).shape
+((1, 4, 4), (1, 2, 2), (1, 4, 4))
 >>> prompts_of(d)
 ['']
 """
@@ -35,6 +38,8 @@ from typing import Protocol, cast
 import cv2
 import numpy as np
 import supervision as sv
+
+from rtseg.masks import Crop, compact, from_crops
 
 COEFFS = "mask_coeffs"  # Detections.data: (N, C) float32 mask coefficients of each segment
 CROPS = "mask_crops"  # Detections.data: (N, 4) the boxes, at the model's input size, masks are cut to
@@ -56,6 +61,10 @@ class LazyMasks(Protocol):
         """(N, ceil(H/f), ceil(W/f)) bool masks of ``dets``, ``factor`` times coarser than the frame."""
         ...
 
+    def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
+        """The masks of ``dets`` on a frame of ``shape`` (H, W) as box crops: (crop, x, y) each."""
+        ...
+
 
 def masks_of(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
     """The (N, H, W) bool masks of ``dets`` (made now when they are lazy; empty when it has none)."""
@@ -67,6 +76,15 @@ def masks_of(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
     return protos.full(dets, shape)
 
 
+def compact_of(dets: sv.Detections, shape: tuple[int, int]) -> sv.CompactMask:
+    """The masks of ``dets`` as box crops (made now, and only inside the boxes, when they are lazy)."""
+    protos = dets.metadata.get(PROTOTYPES)
+    if dets.mask is None and protos is not None:
+        found = protos.crops(dets, shape)
+        return from_crops([c for c, _, _ in found], [(x, y) for _, x, y in found], shape)
+    return compact(masks_of(dets, shape) if dets.mask is None else dets.mask)
+
+
 def grid_masks(dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:
     """The masks of ``dets`` on a grid ``factor`` times coarser than the frame ``shape`` (H, W)."""
     protos = dets.metadata.get(PROTOTYPES)
@@ -75,10 +93,10 @@ def grid_masks(dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.n
     return downscale(masks_of(dets, shape), factor)
 
 
-def dense(dets: sv.Detections, shape: tuple[int, int], masks: np.ndarray | None = None) -> sv.Detections:
-    """``dets`` with ordinary full-size masks (``masks``, when already made) and no lazy fields."""
+def concrete(dets: sv.Detections, shape: tuple[int, int], masks: sv.CompactMask | None = None) -> sv.Detections:
+    """``dets`` with their masks as box crops (``masks``, when already made) and no lazy fields."""
     out = take(dets, np.arange(len(dets)))
-    out.mask = masks_of(dets, shape) if masks is None else masks
+    out.mask = compact_of(dets, shape) if masks is None else masks
     out.data.pop(COEFFS, None)
     out.data.pop(CROPS, None)
     out.metadata.pop(PROTOTYPES, None)

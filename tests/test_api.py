@@ -63,4 +63,4 @@ def test_any_segmenter_fits_the_loop(demo_config, text_scorer):
     for t in range(20):
         dets, _ = session.process(np.zeros((100, 200, 3), np.uint8))
         assert dets.tracker_id.tolist() == [1]
-        assert dets.mask[0, 50, 20 + 5 * t]
+        assert dets.mask[0][50, 20 + 5 * t]

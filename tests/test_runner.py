@@ -52,7 +52,7 @@ def test_every_frame_reaches_every_sink_in_order(demo_config):
         assert [r.index for r in sink.results] == list(range(12))
     r = drawn.results[5]
     assert r.overlay is not None and r.overlay.shape == (100, 200, 3) and r.overlay.any()  # the mask is drawn
-    assert r.detections.tracker_id.tolist() == [1] and r.detections.mask[0, 50, 20 + 5 * 5]
+    assert r.detections.tracker_id.tolist() == [1] and r.detections.mask[0][50, 20 + 5 * 5]
     assert set(stats.stages) == {"segment", "track", "frame", "output"} and stats.frames == 12
     assert len(stats.latency) == len(stats.done) == 12
 

@@ -11,7 +11,7 @@ from rtseg.track.associate import iou_matrix
 from rtseg.capture.sources import open_source
 from rtseg.config import override
 from rtseg.session import Session
-from rtseg.detections import COEFFS, PROTOTYPES, dense, grid_masks, masks_of, take
+from rtseg.detections import COEFFS, PROTOTYPES, concrete, grid_masks, masks_of, take
 from rtseg.segment.fastsam import FastSAMSegmenter
 from rtseg.segment.prototypes import Prototypes
 
@@ -51,24 +51,25 @@ def test_lazy_masks_are_ultralytics_masks(demo_config, imgsz, retina, rows):
         assert iou.min() > 0.6 and np.median(iou) > 0.8, iou
 
 
-def test_dense_drops_the_lazy_fields(segmenter):
+def test_concrete_drops_the_lazy_fields(segmenter):
     image = frames(1)[0]
     lazy = segmenter(image)
-    out = dense(lazy, image.shape[:2])
-    assert out.mask is not None and out.mask.shape == (len(lazy), 480, 640)
+    out = concrete(lazy, image.shape[:2])
+    assert isinstance(out.mask, sv.CompactMask) and out.mask.shape == (len(lazy), 480, 640)
+    assert np.array_equal(np.asarray(out.mask), masks_of(lazy, image.shape[:2]))  # the box crops hold every pixel
     assert COEFFS not in out.data and PROTOTYPES not in out.metadata
     assert COEFFS in lazy.data and lazy.mask is None  # the input is left as it was
 
 
 def test_only_reported_objects_get_full_size_masks(demo_config, segmenter, text_scorer, monkeypatch):
     made: list[int] = []
-    full = Prototypes.full
+    crops = Prototypes.crops
 
     def counting(self, dets, shape):
         made.append(len(dets))
-        return full(self, dets, shape)
+        return crops(self, dets, shape)
 
-    monkeypatch.setattr(Prototypes, "full", counting)
+    monkeypatch.setattr(Prototypes, "crops", counting)
     session = Session(demo_config, segmenter=segmenter, text_scorer=text_scorer)
     session.add(prompts_of(SHOWCASE, "point")[0])
     segments = []
@@ -76,7 +77,7 @@ def test_only_reported_objects_get_full_size_masks(demo_config, segmenter, text_
         segments.append(len(segmenter(image)))
         made.clear()
         dets, _ = session.process(image)
-        assert len(dets) == 1 and dets.mask.shape == (1, 480, 640) and dets.mask.any()
+        assert len(dets) == 1 and dets.mask.shape == (1, 480, 640) and dets.mask.area[0] > 0
         if len(segments) > 1:  # after acquisition: the one object, and nothing else
             assert made == [1]
     assert min(segments) >= 4  # there was more to the scene than the object

@@ -22,18 +22,15 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from rtseg import masks
 from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, prompts_of
 
 
 def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) uint8 map of tracker ids (0 = background); smaller objects are painted last, on top."""
-    labels = np.zeros(shape, np.uint8)
     if len(dets) == 0 or dets.mask is None or dets.tracker_id is None:
-        return labels
-    masks = np.asarray(dets.mask, dtype=bool)
-    for i in np.argsort(-masks.sum(axis=(1, 2))):
-        labels[masks[i]] = int(dets.tracker_id[i]) % 256
-    return labels
+        return np.zeros(shape, np.uint8)
+    return masks.label_map(masks.compact(dets.mask), dets.tracker_id)
 
 
 def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:
@@ -41,14 +38,17 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
     and when the frame had depth (``data[XYZ]``) its 3D centroid ``xyz`` and ``extent`` in metres and
     ``depth_pixels`` (``xyz`` and ``extent`` null, ``depth_pixels`` 0 for an object with no depth)."""
     objects = []
-    masks = np.asarray(dets.mask, dtype=bool) if dets.mask is not None else np.zeros((len(dets), 1, 1), bool)
+    if dets.mask is not None:
+        compact = masks.compact(dets.mask)
+        crops, shape = masks.crops(compact), compact.image_shape
+    else:
+        crops, shape = [(np.zeros((1, 1), bool), 0, 0)] * len(dets), (1, 1)
     ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
     prompts = prompts_of(dets)
-    for i in range(len(dets)):
-        mask = masks[i]
-        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))  # area and centroid on the object's box only
-        moments = cv2.moments(mask[y:y + h, x:x + w].view(np.uint8), binaryImage=True)
-        area = int(moments["m00"])
+    for i, (crop, cx, cy) in enumerate(crops):
+        x, y, w, h = cv2.boundingRect(crop.view(np.uint8))  # area and centroid on the object's box only
+        moments = cv2.moments(crop[y:y + h, x:x + w].view(np.uint8), binaryImage=True)
+        area, x, y = int(moments["m00"]), x + cx, y + cy
         objects.append({
             "id": int(ids[i]),
             "prompt": prompts[i],
@@ -56,7 +56,7 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
             "score": _finite(dets.confidence[i], 4) if dets.confidence is not None else None,
             "area": area,
             "centroid": [round(x + moments["m10"] / area, 1), round(y + moments["m01"] / area, 1)] if area else None,
-            "mask": {"size": list(mask.shape), "counts": sv.mask_to_rle(mask, compressed=True)} if area else None,
+            "mask": {"size": list(shape), "counts": masks.coco_rle(crop, cx, cy, shape)} if area else None,
             **(_depth_fields(dets, i) if XYZ in dets.data else {}),
         })
     return {"index": int(index), "time": _finite(time_s, 4), "objects": objects}

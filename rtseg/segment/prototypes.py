@@ -2,9 +2,9 @@
 
 ultralytics makes a full-size mask for every segment of every frame (``process_mask_native``).
 :class:`Prototypes` keeps the frame's prototypes and makes masks on demand, with ultralytics' own
-mask maths: on the tracker's coarse grid for every segment, and full-size (bit for bit what
-``process_mask_native`` gives, but computed inside each segment's box only) for the few objects that
-are reported. It is what ``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
+mask maths: on the tracker's coarse grid for every segment, and at the frame's size (bit for bit
+what ``process_mask_native`` gives, but computed inside each segment's box only, and kept as box
+crops: :mod:`rtseg.masks`) for the few objects that are reported. It is what ``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 import supervision as sv
 
 from rtseg.detections import COEFFS, CROPS
+from rtseg.masks import Crop
+
+
+def _cut(masks: np.ndarray) -> list[Crop]:
+    """(N, H, W) bool masks as (crop, x, y): each cut to its bounding box."""
+    out: list[Crop] = []
+    for m in masks:
+        x, y, w, h = cv2.boundingRect(m.view(np.uint8))
+        out.append((m[y:y + h, x:x + w], x, y))
+    return out
 
 
 class Prototypes:
@@ -43,18 +54,25 @@ class Prototypes:
 
     def full(self, dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
         """(N, H, W) bool masks of ``dets`` on a frame of ``shape`` (H, W)."""
+        out = np.zeros((len(dets), *shape), bool)
+        for i, (crop, x, y) in enumerate(self.crops(dets, shape)):
+            out[i, y:y + crop.shape[0], x:x + crop.shape[1]] = crop
+        return out
+
+    def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
+        """The masks of ``dets`` on a frame of ``shape`` (H, W), each as its box crop: (crop, x, y)."""
         from ultralytics.utils import ops
 
         if len(dets) == 0:
-            return np.zeros((0, *shape), bool)
+            return []
         coeffs, crops = self._tensors(dets)
         if not self.retina:
             small = ops.process_mask(self.protos, coeffs, crops, self.input_shape, upsample=True)
-            return (ops.scale_masks(small[None].float(), shape)[0] > 0.5).cpu().numpy()
+            return _cut((ops.scale_masks(small[None].float(), shape)[0] > 0.5).cpu().numpy())
         boxes = ops.scale_boxes(self.input_shape, crops.clone(), shape)
         window = self._window(shape)
         if window is None:  # the letterbox padding is not whole prototype pixels: ultralytics' two-step upsampling
-            return ops.process_mask_native(self.protos, coeffs, boxes, shape).bool().cpu().numpy()
+            return _cut(ops.process_mask_native(self.protos, coeffs, boxes, shape).bool().cpu().numpy())
         return self._in_boxes(coeffs, boxes, shape, window)
 
     def _window(self, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -72,7 +90,7 @@ class Prototypes:
         return round((mh - ch) / 2 - 0.1), round((mw - cw) / 2 - 0.1), ch, cw
 
     def _in_boxes(self, coeffs: Any, boxes: Any, shape: tuple[int, int],
-                  window: tuple[int, int, int, int]) -> np.ndarray:
+                  window: tuple[int, int, int, int]) -> list[Crop]:
         """``process_mask_native``'s masks, computed only inside each box: the same bilinear
         upsampling of the same logits (PyTorch's ``align_corners=False`` sampling), on the box's
         pixels instead of the whole frame's. A small object costs its own area, not the frame's."""
@@ -83,17 +101,18 @@ class Prototypes:
         ys, xs = _bilinear_taps(ch, h, self.protos.device), _bilinear_taps(cw, w, self.protos.device)
         protos = self.protos.float()
         c = protos.shape[0]
-        out = np.zeros((len(coeffs), h, w), bool)
+        out: list[Crop] = []
         for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):  # crop_mask keeps x1 <= x < x2, y1 <= y < y2
             xa, xb, ya, yb = max(math.ceil(x1), 0), min(math.ceil(x2), w), max(math.ceil(y1), 0), min(math.ceil(y2), h)
             if xa >= xb or ya >= yb:
+                out.append((np.zeros((0, 0), bool), min(xa, w - 1), min(ya, h - 1)))
                 continue
             (r0, r1, ry), (c0, c1, cx) = ys(ya, yb), xs(xa, xb)
             sub = protos[:, top + r0: top + r1, left + c0: left + c1]
             logits = (coeffs[i: i + 1] @ sub.reshape(c, -1)).view(r1 - r0, c1 - c0)
             cols = logits[:, cx[0]] * cx[2] + logits[:, cx[1]] * cx[3]
             mask = cols[ry[0]] * ry[2][:, None] + cols[ry[1]] * ry[3][:, None]
-            out[i, ya:yb, xa:xb] = torch.gt(mask, 0).cpu().numpy()
+            out.append((torch.gt(mask, 0).cpu().numpy(), xa, ya))
         return out
 
     def grid(self, dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from rtseg.detections import masks_of, take
+from rtseg.detections import compact_of, take
+from rtseg.masks import Crop, crops, from_crops
 from rtseg.prompt.prompts import Prompt
 from rtseg.track.associate import centroids
 
@@ -33,25 +34,33 @@ class Track:
 
 class SegmentFrame:
     """One frame's segments: on the association grid (``small`` (N, h, w) bool, with ``cents`` and
-    ``areas``), full-size where asked for (:meth:`full`: made once per segment, and only for the
-    segments that need them), and ``owner``: segment index -> the track it continues, filled in as
-    the frame is associated."""
+    ``areas``), at the frame's size where asked for (:meth:`compact` as box crops, :meth:`full`
+    dense: made once per segment, and only for the segments that need them), and ``owner``: segment
+    index -> the track it continues, filled in as the frame is associated."""
 
     def __init__(self, image: np.ndarray, dets: sv.Detections, small: np.ndarray) -> None:
         self.image, self.dets, self.small = image, dets, small
         self.cents = centroids(self.small)
         self.areas = self.small.sum(axis=(1, 2))
         self.owner: dict[int, Track] = {}
-        self._full: dict[int, np.ndarray] = {}
+        self._crops: dict[int, Crop] = {}
+
+    def compact(self, idx: np.ndarray) -> sv.CompactMask:
+        """The masks of segments ``idx`` at the frame's size, as box crops."""
+        shape = self.image.shape[:2]
+        if isinstance(self.dets.mask, sv.CompactMask):  # made already (every segment is reported)
+            return self.dets.mask[np.asarray(idx, dtype=int)]
+        todo = [int(c) for c in idx if int(c) not in self._crops]
+        if todo:
+            self._crops.update(zip(todo, crops(compact_of(take(self.dets, np.array(todo)), shape))))
+        made = [self._crops[int(c)] for c in idx]
+        return from_crops([c for c, _, _ in made], [(x, y) for _, x, y in made], shape)
 
     def full(self, idx: np.ndarray) -> np.ndarray:
-        """(len(idx), H, W) bool full-size masks of segments ``idx``."""
-        todo = [int(c) for c in idx if int(c) not in self._full]
-        if todo:
-            self._full.update(zip(todo, masks_of(take(self.dets, np.array(todo)), self.image.shape[:2])))
+        """(len(idx), H, W) bool masks of segments ``idx``."""
         if len(idx) == 0:
             return np.zeros((0, *self.image.shape[:2]), bool)
-        return np.stack([self._full[int(c)] for c in idx])
+        return np.asarray(self.compact(idx), dtype=bool)
 
     def free(self) -> np.ndarray:
         """(N,) bool: segments no prompted object holds."""

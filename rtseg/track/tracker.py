@@ -17,7 +17,8 @@ import numpy as np
 import supervision as sv
 
 from rtseg.config import TrackerConfig
-from rtseg.detections import PROMPT, dense, downscale, grid_masks, masks_of, take
+from rtseg.detections import PROMPT, compact_of, concrete, grid_masks, take
+from rtseg.masks import grid
 from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
 from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
@@ -93,9 +94,9 @@ class PromptTracker:
         self.frame += frames
         h, w = image.shape[:2]
         factor = self._factor(h, w)
-        if self.everything:  # every segment is reported: its full-size mask is made anyway
-            masks = masks_of(dets, (h, w))
-            dets, small = dense(dets, (h, w), masks), downscale(masks, factor)
+        if self.everything:  # every segment is reported: its mask (box crops) is made anyway
+            masks = compact_of(dets, (h, w))
+            dets, small = concrete(dets, (h, w), masks), grid(masks, factor)
         else:  # only the reported objects' (and new prompts' candidates') full-size masks are made
             small = grid_masks(dets, (h, w), factor)
         keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
@@ -130,7 +131,7 @@ class PromptTracker:
         followed."""
         self.frame += 1
         h, w = image.shape[:2]
-        small = downscale(masks_of(dets, (h, w)), self._factor(h, w))
+        small = grid(compact_of(dets, (h, w)), self._factor(h, w))
         cents = centroids(small)
         by_id = {t.id: t for t in self.tracks if t.id and not t.lost}
         keep = []
@@ -182,11 +183,11 @@ class PromptTracker:
                 t.lost = self.frame - t.seen
 
     def _report(self, frame: SegmentFrame) -> sv.Detections:
-        """The prompted objects (or every segment, in everything mode) seen this frame, with
-        full-size masks: the only segments whose full-size masks every frame needs."""
+        """The prompted objects (or every segment, in everything mode) seen this frame, with their
+        masks at the frame's size (box crops): the only segments whose masks every frame needs."""
         report = [(c, t) for c, t in sorted(frame.owner.items()) if t.id and (self.everything or t.prompt is not None)]
         idx = np.array([c for c, _ in report], dtype=int)
-        out = dense(take(frame.dets, idx), frame.image.shape[:2], frame.full(idx))
+        out = concrete(take(frame.dets, idx), frame.image.shape[:2], frame.compact(idx))
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
         out.data[PROMPT] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
