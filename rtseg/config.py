@@ -155,6 +155,8 @@ class OutputConfig:
         labels: draw "#id prompt" labels.
         boxes: draw boxes.
         stats: draw FPS and per-stage milliseconds.
+        window_size: ``WIDTHxHEIGHT`` that the live window scales larger frames down to fit, aspect
+            kept (never up); clicks are mapped back to the frame's pixels.
     """
 
     fps: float = 30.0
@@ -163,10 +165,25 @@ class OutputConfig:
     labels: bool = True
     boxes: bool = False
     stats: bool = True
+    window_size: str = "1280x720"
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """``window_size`` as (width, height).
+
+        >>> OutputConfig(window_size="1920X1080").window
+        (1920, 1080)
+        """
+        w, _, h = self.window_size.lower().partition("x")
+        return int(w), int(h)
 
     def __post_init__(self) -> None:
         if len(self.codec) != 4:
             raise ValueError(f"output.codec must be a four-letter fourcc, got {self.codec!r}")
+        sides = self.window_size.lower().split("x")
+        if not (len(sides) == 2 and all(v.isascii() and v.isdigit() and 32 <= int(v) <= 65535 for v in sides)):
+            raise ValueError(f"output.window_size must be WIDTHxHEIGHT, each 32 to 65535, e.g. 1280x720, "
+                             f"got {self.window_size!r}")
         _check(self, "output", {"> 0": ("fps",), "[0, 1]": ("opacity",)})
 
 

@@ -44,9 +44,11 @@ def _prompts_from_args(args: argparse.Namespace) -> list:
 def _config_from_args(args: argparse.Namespace) -> Config:
     from rtseg.config import load_config, override
 
+    window = getattr(args, "window_size", None)  # rtseg track's only
     return override(load_config(args.config), model={"weights": args.model, "clip": args.clip_model,
                                                       "device": args.device, "imgsz": args.imgsz, "conf": args.conf},
-                    keyframes={"every": args.keyframes})
+                    keyframes={"every": args.keyframes},
+                    output={"window_size": "{}x{}".format(*window) if window else None})
 
 
 def cmd_track(args: argparse.Namespace) -> int:

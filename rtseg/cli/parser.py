@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = t.add_mutually_exclusive_group()
     show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")
+    t.add_argument("--window-size", type=_size, metavar="WxH",
+                   help="the window shows larger frames scaled down to fit this (default 1280x720; config: "
+                        "output.window_size); clicks are mapped back to the frame's pixels")
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--reconnect", type=float, metavar="SECONDS",
                    help="reopen a camera or stream that drops, for up to this long (default 30; 0: stop at once)")

@@ -2,9 +2,17 @@
 
 Left click: a new object at that point. Left drag: a new object in that box. Right click: a negative
 point for the last object. Keys: space pauses, r resets, q or Esc quits.
+
+A frame larger than ``output.window_size`` (default 1280x720) is shown scaled down to fit it, aspect
+kept (never scaled up), by :func:`downscale` on the output thread. The window can be resized; the
+next frames are scaled to the size it then has. Clicks are mapped back to the source frame's pixels
+(:func:`to_source`), so prompts, masks and JSON stay at the source's resolution.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -14,28 +22,85 @@ from rtseg.output.sinks import Sink, StreamInfo
 from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.session import FrameResult, Session
 
-DRAG_PX = 6  # a press and release further apart than this is a box
+DRAG_PX = 6  # a press and release further apart than this (window pixels) is a box
+
+
+def fit(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) with ``size``'s aspect ratio that fits in ``bound``, never larger than ``size``.
+
+    >>> fit((1920, 1080), (1280, 720)), fit((3840, 2160), (1280, 720)), fit((3840, 2160), (1000, 1000))
+    ((1280, 720), (1280, 720), (1000, 562))
+    >>> fit((640, 480), (1280, 720))
+    (640, 480)
+    """
+    scale = min(1.0, bound[0] / size[0], bound[1] / size[1])
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (h, w, C) resized down to ``size`` (width, height): halved by ``cv2.INTER_AREA`` (its fast
+    2x case) while twice as large or more, then ``cv2.INTER_LINEAR``. It looks like INTER_AREA all the
+    way (PSNR 41-43 dB to it on frames with text and 1-pixel lines) at a third to a quarter of its cost
+    (to 1280x720 on 2 CPU cores: 1080p 3.1 ms against 13, 4K 6.5 against 18.5; INTER_AREA's general,
+    non-2x case is slow); INTER_LINEAR alone aliases past 2x (4K: 30 dB, broken lines and text).
+    ``benchmarks/window_show.py`` measures it.
+
+    >>> downscale(np.zeros((2160, 3840, 3), np.uint8), (1280, 720)).shape
+    (720, 1280, 3)
+    """
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+
+
+def to_source(x: int, y: int, shown: tuple[int, int], source: tuple[int, int]) -> tuple[float, float]:
+    """The source pixel under pixel (x, y) of a frame shown at ``shown`` (width, height): the one holding
+    that pixel's centre. The identity when nothing is scaled; points off the frame stay off it.
+
+    >>> to_source(100, 50, (1280, 720), (1920, 1080)), to_source(1279, 719, (1280, 720), (1920, 1080))
+    ((150.0, 75.0), (1919.0, 1079.0))
+    >>> to_source(7, 9, (640, 480), (640, 480)), to_source(-1, 9, (640, 480), (640, 480))
+    ((7.0, 9.0), (-1.0, 9.0))
+    """
+    return (float(math.floor((x + 0.5) * source[0] / shown[0])),
+            float(math.floor((y + 0.5) * source[1] / shown[1])))
+
+
+class _Frame(NamedTuple):
+    image: np.ndarray  # the overlay as shown, (h, w, 3) uint8
+    source: tuple[int, int]  # the source frame's (width, height)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.shape[1], self.image.shape[0]
 
 
 class Window(Sink):
     """Shows each overlay (handed over by :meth:`write` on the output thread, drawn by :meth:`pump`
     on the main thread, as OpenCV's GUI wants) and turns mouse input into the session's prompts.
-    ``title``: the window's title (None: ``rtseg - SOURCE``)."""
+    ``title``: the window's title (None: ``rtseg - SOURCE``). ``max_size``: (width, height) that
+    larger frames are scaled down to fit when the window opens (None: the session's
+    ``output.window_size``)."""
 
     overlay = True
 
-    def __init__(self, session: Session, title: str | None = None) -> None:
+    def __init__(self, session: Session, title: str | None = None, max_size: tuple[int, int] | None = None) -> None:
         self.title, self.session = title or "", session
         self.paused = False
-        self.last: np.ndarray | None = None  # the newest overlay
+        # Frames are shown scaled to fit this (the runner may draw the overlay no larger than it).
+        self.overlay_fit: tuple[int, int] = max_size or session.config.output.window
+        self.last: _Frame | None = None  # the newest overlay, scaled
+        self.shown: _Frame | None = None  # the one on the screen, that clicks refer to
         self._press: tuple[int, int] | None = None
         self._last_object: int | None = None
         self.messages: list[str] = []
 
     def open(self, stream: StreamInfo) -> None:
         self.title = self.title or f"rtseg - {stream.name}"
-        try:
-            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+        try:  # NORMAL: the user may resize it (OpenCV then maps the mouse to the shown image's pixels)
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
             raise RtsegError(f"cannot open a window: {str(exc).splitlines()[0]}") from exc
         cv2.setMouseCallback(self.title, self._on_mouse)
@@ -45,32 +110,62 @@ class Window(Sink):
         cv2.waitKey(1)
 
     def _on_mouse(self, event: int, x: int, y: int, flags: int, param: object) -> None:
+        if self.shown is None:
+            return
+        shown, source = self.shown.size, self.shown.source
         try:
             if event == cv2.EVENT_LBUTTONDOWN:
                 self._press = (x, y)
             elif event == cv2.EVENT_LBUTTONUP and self._press is not None:
                 (x0, y0), self._press = self._press, None
                 if abs(x - x0) <= DRAG_PX and abs(y - y0) <= DRAG_PX:
-                    self._last_object = self.session.add(PointPrompt(((float(x), float(y)),), (1,)))
+                    point = to_source(x, y, shown, source)
+                    self._last_object = self.session.add(PointPrompt((point,), (1,)))
                 else:
-                    box = (float(min(x, x0)), float(min(y, y0)), float(max(x, x0)), float(max(y, y0)))
-                    self._last_object = self.session.add(BoxPrompt(box))
+                    (ax, ay), (bx, by) = to_source(x0, y0, shown, source), to_source(x, y, shown, source)
+                    self._last_object = self.session.add(BoxPrompt((min(ax, bx), min(ay, by), max(ax, bx),
+                                                                    max(ay, by))))
             elif event == cv2.EVENT_RBUTTONDOWN and self._last_object is not None:
-                self.session.add_negative(self._last_object, (float(x), float(y)))
+                self.session.add_negative(self._last_object, to_source(x, y, shown, source))
         except RtsegError as exc:  # e.g. a point outside the frame: say so, keep running
             self.messages.append(str(exc))
 
     def write(self, result: FrameResult) -> None:
-        self.last = result.overlay
+        overlay = result.overlay
+        if overlay is None:  # drawn by the runner for every frame, as this sink asks (overlay = True)
+            return
+        source = (result.image.shape[1], result.image.shape[0])  # clicks map to these pixels
+        drawn = (overlay.shape[1], overlay.shape[0])  # the source's size, or smaller when the runner drew it so
+        size = fit(source, self.overlay_fit)
+        if drawn[0] < size[0] or drawn[1] < size[1]:
+            size = drawn  # never scaled up: OpenCV stretches it to the window
+        self.last = _Frame(overlay if size == drawn else downscale(overlay, size), source)
 
     def pump(self, wait_ms: int) -> bool:
         """Draw the newest overlay and handle input for ``wait_ms`` (at least 1 ms); False when the
         user quits. Nothing happens before the first overlay."""
-        image = self.last
-        if image is None:
+        frame = self.last
+        if frame is None:
             return True
-        cv2.imshow(self.title, image)
-        return self._keys(cv2.waitKey(max(wait_ms, 1)))
+        if frame is not self.shown:
+            if self.shown is None:  # the window opens at the first frame's (scaled) size
+                cv2.resizeWindow(self.title, *frame.size)
+            cv2.imshow(self.title, frame.image)
+            self.shown = frame
+        if not self._keys(cv2.waitKey(max(wait_ms, 1))):
+            return False
+        self._follow_resize()
+        return True
+
+    def _follow_resize(self) -> None:
+        """When the image area differs from the shown frame (the user or the window manager resized
+        the window), scale the next frames to it."""
+        try:
+            _, _, w, h = cv2.getWindowImageRect(self.title)
+        except cv2.error:
+            return
+        if w > 0 and h > 0 and self.shown is not None and (w, h) != self.shown.size:
+            self.overlay_fit = (w, h)
 
     def _keys(self, key: int) -> bool:
         key &= 0xFF
