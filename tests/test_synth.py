@@ -153,3 +153,54 @@ def test_showcase_sample_matches_the_generator(tmp_path):
     fresh = write_video(tmp_path, meta["scenario"], meta["seed"], frames=meta["frames"])
     assert fresh["objects"] == meta["objects"]
     assert np.array_equal(read_index_png(tmp_path / "gt" / "00004.png"), read_index_png(SHOWCASE / "gt" / "00004.png"))
+
+
+@pytest.mark.parametrize("kind", BACKGROUNDS)
+def test_textures_scale_with_the_frame(kind):
+    """A frame twice the size drawn with scale 2 shows the small frame's texture, twice as large (a
+    video passes the scale of its frame: stripes, cells and grain grow with the objects)."""
+    for seed in range(3):
+        small = make_background(np.random.default_rng(seed), 120, 160, kind)
+        big = make_background(np.random.default_rng(seed), 240, 320, kind, scale=2.0)
+        up = cv2.resize(small, (320, 240), interpolation=cv2.INTER_LINEAR)
+        assert np.abs(big.astype(int) - up).mean() < 3, (kind, seed)  # differs only along edges
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_camera_sizes_scale_the_scene(tmp_path, size):
+    """At 16:9 sizes the 640x480 scene is scaled by scale_for (the height's ratio): the same objects,
+    s times as large and, on random paths, s times as fast; paths laid across the frame use its whole
+    width; the ground truth covers exactly the pixels drawn in each object's colour."""
+    from rtseg.synth.world import COLOURS_RGB, scale_for
+
+    small = write_video(tmp_path / "small", "crossing", seed=5, frames=10)
+    big = write_video(tmp_path / "big", "crossing", seed=5, frames=10, size=size)
+    s = scale_for(size[1], size[0])
+    assert (big["width"], big["height"], big["background"]) == (*size, small["background"])
+    assert [(o["colour"], o["shape"]) for o in big["objects"]] == [(o["colour"], o["shape"]) for o in small["objects"]]
+    gt_small, gt_big = ground_truth(tmp_path / "small"), ground_truth(tmp_path / "big")
+    assert gt_big.shape == (10, size[1], size[0])
+
+    def centres(gt, k):
+        return np.array([np.argwhere(g == k).mean(0)[::-1] for g in gt])  # (T, 2) x y
+
+    for k in (1, 2, 3):
+        area = np.median((gt_big == k).sum((1, 2)) / (gt_small == k).sum((1, 2)))
+        assert abs(area / s**2 - 1) < 0.05, (k, area)
+    for k in (1, 2):  # across the frame, from 0.15 to 0.85 of its width (and back); apart at both ends
+        ends = centres(gt_big, k)[[0, -1]] / size, centres(gt_small, k)[[0, -1]] / (640, 480)
+        assert np.abs(ends[0] - ends[1]).max() < 0.005
+        assert abs(ends[0][1, 0] - ends[0][0, 0]) > 0.65
+    steps = [np.linalg.norm(np.diff(centres(gt, 3), axis=0), axis=1).mean() for gt in (gt_big, gt_small)]
+    assert abs(steps[0] / steps[1] / s - 1) < 0.05  # object 3 bounces at 3 px/frame times s
+
+    cap = cv2.VideoCapture(str(tmp_path / "big" / "video.mp4"))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (size[1], size[0], 3)
+    for o in big["objects"]:
+        r, g, b = COLOURS_RGB[o["colour"]]
+        mask = (gt_big[0] == o["id"]).astype(np.uint8)
+        inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+        ring = (cv2.dilate(mask, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0)
+        assert np.abs(frame[inside].mean(0) - [b, g, r]).max() < 20
+        assert (np.abs(frame[ring].astype(int) - [b, g, r]).max(1) < 30).mean() < 0.01  # nothing drawn outside

@@ -199,7 +199,8 @@ class _Camera:
                  width: int, height: int) -> None:
         self.paths, self.shake, self.rng, self.size = paths, shake, rng, (width, height)
         self.margin = int(np.ceil(np.abs(shake).max())) + 1
-        self.canvas = background(rng, height + 2 * self.margin, width + 2 * self.margin, kind)
+        self.canvas = background(rng, height + 2 * self.margin, width + 2 * self.margin, kind,
+                                 scale_for(height, width))
 
     def frame(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         (width, height), m = self.size, self.margin
@@ -211,10 +212,12 @@ class _Camera:
 
 
 def _point_inside(mask: np.ndarray) -> tuple[int, int]:
-    """The most interior pixel (x, y) of a non-empty mask."""
-    dist = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    """The most interior pixel (x, y) of a non-empty mask (the first in row-major order of those
+    farthest from the background and the frame's edge)."""
+    x0, y0, x1, y1 = _box(mask)  # the distances within the box, padded by one, are the frame's
+    dist = distance_transform_edt(np.pad(mask[y0:y1, x0:x1], 1))[1:-1, 1:-1]
     y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return int(x), int(y)
+    return int(x) + x0, int(y) + y0
 
 
 def _box(mask: np.ndarray) -> list[int]:

@@ -91,10 +91,31 @@ def shape_polygon(shape: str, centre: tuple[float, float], radius: float, angle:
 
 def shape_mask(obj: SceneObject, height: int, width: int) -> np.ndarray:
     """Full (H, W) bool mask of ``obj`` (occlusion not applied)."""
-    mask = np.zeros((height, width), dtype=np.uint8)
-    poly = shape_polygon(obj.shape, obj.centre, obj.radius, obj.angle)
-    cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
+    mask = np.zeros((height, width), dtype=bool)
+    y, x, inside = shape_crop(obj, height, width)
+    mask[y, x] = inside
+    return mask
+
+
+def shape_crop(obj: SceneObject, height: int, width: int) -> tuple[slice, slice, np.ndarray]:
+    """``(rows, cols, mask)``: the bool mask of ``obj`` in the part of an (H, W) frame around it
+    (``frame[rows, cols]``; empty when the shape is outside the frame). The same pixels as
+    :func:`shape_mask` at the cost of the object's size, not the frame's.
+
+    >>> obj = SceneObject(1, "red", "circle", (100.0, 50.0), 10.0, 0.0)
+    >>> rows, cols, m = shape_crop(obj, 480, 640)
+    >>> full = shape_mask(obj, 480, 640)
+    >>> m.shape, bool((full[rows, cols] == m).all()), int(full.sum()) == int(m.sum())
+    ((23, 23), True, True)
+    """
+    poly = np.round(shape_polygon(obj.shape, obj.centre, obj.radius, obj.angle) * 16).astype(np.int32)
+    lo, hi = poly.min(0) // 16 - 1, poly.max(0) // 16 + 2  # whole pixels, one to spare on each side
+    x0, x1 = int(np.clip(lo[0], 0, width)), int(np.clip(hi[0], 0, width))
+    y0, y1 = int(np.clip(lo[1], 0, height)), int(np.clip(hi[1], 0, height))
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    if mask.size:  # moved by whole pixels (16 in 1/16 px), so filled like the full frame
+        cv2.fillPoly(mask, [poly - np.array([16 * x0, 16 * y0], np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return slice(y0, y1), slice(x0, x1), mask.astype(bool)
 
 
 def _grey_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -106,8 +127,16 @@ def _grey_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def make_background(rng: np.random.Generator, height: int, width: int, kind: str | None = None) -> np.ndarray:
-    """A (H, W, 3) uint8 low-saturation textured background of the given kind (random when None)."""
+def make_background(
+    rng: np.random.Generator, height: int, width: int, kind: str | None = None, scale: float = 1.0
+) -> np.ndarray:
+    """A (H, W, 3) uint8 low-saturation textured background of the given kind (random when None).
+
+    Stripe periods, checker cells and the grain of the noise are drawn for a 640x480 frame and
+    multiplied by ``scale`` (a video passes :func:`scale_for` of its frame, so a 1920x1080 frame shows
+    the texture of a 640x480 one, 2.25 times as large, as its objects are); clutter blobs follow the
+    canvas size.
+    """
     kind = kind or str(rng.choice(BACKGROUNDS))
     a, b = _grey_pair(rng)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -116,15 +145,16 @@ def make_background(rng: np.random.Generator, height: int, width: int, kind: str
     if kind == "gradient":
         t = (u - u.min()) / max(float(np.ptp(u)), 1.0)
     elif kind == "stripes":
-        period = rng.uniform(12, 60)
+        period = rng.uniform(12, 60) * scale
         t = (np.sin(2 * np.pi * u / period) > 0).astype(np.float32) if rng.random() < 0.5 else (
             0.5 + 0.5 * np.sin(2 * np.pi * u / period))
     elif kind == "checker":
-        cell = rng.uniform(14, 64)
+        cell = rng.uniform(14, 64) * scale
         v = -x * np.sin(theta) + y * np.cos(theta)
         t = ((np.floor(u / cell) + np.floor(v / cell)) % 2).astype(np.float32)
     elif kind == "noise":
-        grid = rng.random((max(2, height // 40), max(2, width // 40))).astype(np.float32)
+        grain = 40 * scale
+        grid = rng.random((max(2, int(height // grain)), max(2, int(width // grain)))).astype(np.float32)
         t = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
         t = np.clip(t, 0, 1)
     elif kind == "clutter":
@@ -157,10 +187,11 @@ def render(
     frame: np.ndarray = background.astype(np.float32)
     labels = np.zeros((height, width), dtype=np.uint8)
     for obj in objects:
-        mask = shape_mask(obj, height, width)
+        rows, cols, mask = shape_crop(obj, height, width)
         if not mask.any():
             continue
         ys, xs = np.nonzero(mask)
+        ys, xs = ys + rows.start, xs + cols.start  # in the frame, in the same (row-major) order
         r, g, b = COLOURS_RGB[obj.colour]
         colour = np.array([b, g, r], dtype=np.float32)
         # Smooth shading across the object: a linear ramp of +-15 levels in a random direction.
@@ -168,7 +199,7 @@ def render(
         ramp = ((xs - obj.centre[0]) * np.cos(phi) + (ys - obj.centre[1]) * np.sin(phi)) / max(obj.radius, 1)
         shade = 15.0 * ramp[:, None] + rng.normal(0, 5.0, size=(len(xs), 3))
         frame[ys, xs] = colour[None, :] + shade
-        labels[mask] = obj.id
+        labels[ys, xs] = obj.id
     frame = cv2.GaussianBlur(frame, (3, 3), 0.6)
     if noise > 0:
         frame += rng.normal(0, noise, size=frame.shape).astype(np.float32)
