@@ -81,17 +81,19 @@ def make_session(demo_config, segmenter, text_scorer):
 
 @pytest.fixture(scope="session")
 def synth_video(tmp_path_factory):
-    """``synth_video(scenario, seed)`` -> folder with video.mp4, gt/, objects.json (made once)."""
+    """``synth_video(scenario, seed, size=(W, H), frames=None)`` -> folder with video.mp4, gt/,
+    objects.json (made once; frames: the scenario's own count)."""
     from rtseg.synth.video import write_video
 
-    made: dict[tuple[str, int], Path] = {}
+    made: dict[tuple, Path] = {}
 
-    def make(scenario: str, seed: int = 11) -> Path:
-        if (scenario, seed) not in made:
-            out = tmp_path_factory.mktemp(f"{scenario}-{seed}")
-            write_video(out, scenario, seed)
-            made[(scenario, seed)] = out
-        return made[(scenario, seed)]
+    def make(scenario: str, seed: int = 11, size: tuple[int, int] = (640, 480), frames: int | None = None) -> Path:
+        key = (scenario, seed, size, frames)
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"{scenario}-{seed}-{size[0]}x{size[1]}")
+            write_video(out, scenario, seed, frames=frames, size=size)
+            made[key] = out
+        return made[key]
 
     return make
 

@@ -3,6 +3,7 @@
 Run after retraining a model or changing the tracker on purpose (a regression must not be pinned):
 
     .venv/bin/python tests/pin_quality.py
+    .venv/bin/python tests/pin_quality.py --camera   # only the camera-resolution figures (#15)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -30,7 +31,9 @@ from rtseg.train.quality import measure  # noqa: E402
 
 from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402
 from test_models import PROMISE as MODEL_METRICS  # noqa: E402
-from test_tracking import KINDS, PROMISE, id_switches, swaps, track_keyframes  # noqa: E402
+from test_tracking import (  # noqa: E402
+    CAMERA_SCENE, CAMERA_SIZES, KINDS, PROMISE, camera_key, id_switches, swaps, track_keyframes,
+)
 
 
 def main() -> None:
@@ -40,6 +43,9 @@ def main() -> None:
     scorer = TextScorer(m.clip)
     out: dict = {"margin": 0.02}
     tmp = Path(tempfile.mkdtemp())
+    if sys.argv[1:] == ["--camera"]:  # only the camera-resolution scene (a minute, not half an hour)
+        store(camera_pins(config, segmenter, scorer, tmp))
+        return
     videos = {s: tmp / s for s in PROMISE}
     for s, v in videos.items():
         write_video(v, s, 11)  # the seed of the synth_video fixture
@@ -73,11 +79,34 @@ def main() -> None:
             pred = run_labels(Session(config, everything=True, segmenter=segmenter), video)
             out[f"everything-idsw/{name}"] = id_switches(pred, gt)
             print(name, "everything id switches", out[f"everything-idsw/{name}"], flush=True)
+    out.update(camera_pins(config, segmenter, scorer, tmp))
     write_dataset(tmp / "holdout", 80, seed=4242, size=(640, 480), val_fraction=1.0)
     q = measure(tmp / "holdout", config)
     for metric in MODEL_METRICS:
         out[f"models/{metric}"] = q[metric]
-    # Figures measured elsewhere (tests/test_depth.py, tests/test_publish.py) are kept as they are.
+    store(out)
+
+
+def camera_pins(config, segmenter, scorer, tmp: Path) -> dict:
+    """Mean J of the camera-resolution scene (tests/test_tracking.py) per frame size and prompt kind."""
+    out = {}
+    scenario, seed, frames = CAMERA_SCENE
+    for size in CAMERA_SIZES:
+        video = tmp / f"camera-{size[0]}x{size[1]}"
+        write_video(video, scenario, seed, frames=frames, size=size)
+        gt = ground_truth(video)
+        for kind in KINDS:
+            session = Session(config, segmenter=segmenter, text_scorer=scorer)
+            for p in prompts_of(video, kind):
+                session.add(p)
+            out[camera_key(size, kind)] = round(evaluate_arrays(run_labels(session, video), gt)["overall"]["J"], 4)
+            print(camera_key(size, kind), out[camera_key(size, kind)], flush=True)
+    return out
+
+
+def store(out: dict) -> None:
+    """Merge into tests/quality.json: figures measured elsewhere (tests/test_depth.py,
+    tests/test_publish.py) or not measured this time are kept as they are."""
     out = {**json.loads((HERE / "quality.json").read_text()), **out}
     (HERE / "quality.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print(json.dumps(out, indent=1, sort_keys=True))
