@@ -60,6 +60,21 @@ def test_a_dropped_source_is_reopened_and_the_gap_recorded():
     assert src.gaps[0][1] == gaps[0] and len(frames) >= 6
 
 
+def test_a_slow_consumer_still_hears_of_the_gap():
+    """The first frame after the gap is replaced by newer ones before a busy loop takes it (a live
+    source keeps the newest frame only): the gap passes to the frame that is taken."""
+    reopened = iter([Camera(20)])  # back once, then gone
+    src = LiveSource(0, "flaky", max_failures=3, capture=Camera(3), reconnect=1,
+                     reopen=lambda: next(reopened, None) or Camera(0, opened=False))
+    frames = []
+    with pytest.raises(StreamLost), src:
+        for f in src:
+            frames.append(f)
+            time.sleep(0.08)  # 8 frames' time: several frames after the gap are dropped
+    gaps = [f.gap for f in frames if f.gap]
+    assert len(gaps) == 1 and gaps[0] > 0 and src.dropped > 0
+
+
 def test_a_source_gone_for_good_ends_with_exit_code_1():
     src = LiveSource(0, "gone", max_failures=2, capture=Camera(3), reconnect=1.0,
                      reopen=lambda: Camera(0, opened=False))

@@ -105,8 +105,9 @@ class LiveSource(Source):
                 continue
             failures = 0
             with self._cond:
-                if self._latest is not None:
+                if self._latest is not None:  # not taken: dropped, but a gap it carried passes to this frame
                     self.dropped += 1
+                    gap = max(gap, self._latest.gap)
                 now = time.monotonic()
                 if self.captured_at and not gap:
                     step = now - self.captured_at
