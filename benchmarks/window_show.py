@@ -90,12 +90,12 @@ def run_before(size: tuple[int, int], frames: int) -> dict:
 
 def run_resize(size: tuple[int, int], frames: int) -> dict:
     """Each way's resize to 1280x720 alone: ms, and PSNR (dB) to INTER_AREA's on the first frame."""
-    from rtseg.output.window import downscale
+    from rtseg.output.render import shrink
 
     images, out = overlays(size), {}
     ways = {name: (lambda image, f=getattr(cv2, name): cv2.resize(image, (1280, 720), interpolation=f))
             for name in ("INTER_AREA", "INTER_LINEAR", "INTER_NEAREST")}
-    ways["rtseg downscale"] = lambda image: downscale(image, (1280, 720))
+    ways["rtseg downscale"] = lambda image: shrink(image, (1280, 720))
     reference = ways["INTER_AREA"](images[0])
     for name, way in ways.items():
         samples = []

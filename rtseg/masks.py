@@ -105,18 +105,24 @@ def coco_rle(crop: np.ndarray, x: int, y: int, shape: tuple[int, int]) -> str:
 
 
 def _coco_string(counts: list[int]) -> str:
-    """COCO's compressed RLE string of run ``counts`` (pycocotools' ``rleToString``: each count from
-    the third on as its difference to the count two before, in 5-bit groups, 48 + group as a char)."""
-    out = []
-    for i, value in enumerate(counts):
-        x = value - counts[i - 2] if i > 2 else value
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = x != -1 if c & 0x10 else x != 0
-            out.append(chr(c + (0x20 if more else 0) + 48))
-    return "".join(out)
+    """COCO's compressed RLE string of run ``counts`` (pycocotools' ``rleToString``): each count from
+    the third on as its difference to the count two before, in 5-bit groups, low first, each group a
+    char (48 + group, + 32 when another group follows); a value ends at the first group after which
+    what is left is its sign extension (0, or -1 when the group's top bit is set). All values at once."""
+    x = np.asarray(counts, np.int64)
+    x[3:] = x[3:] - x[1:-2]
+    groups = np.empty((len(x), 13), np.int64)  # 13 groups of 5 bits hold any int64
+    ends = np.empty((len(x), 13), bool)
+    for g in range(13):
+        c = x & 0x1F
+        x = x >> 5
+        ends[:, g] = np.where(c & 0x10, x == -1, x == 0)
+        groups[:, g] = c
+    length = ends.argmax(axis=1) + 1  # groups each value takes
+    used = np.arange(13) < length[:, None]
+    more = np.arange(13) < (length - 1)[:, None]
+    chars = (groups + 48 + 32 * more)[used]
+    return chars.astype(np.uint8).tobytes().decode("ascii")
 
 
 def grid(masks: sv.CompactMask, factor: int) -> np.ndarray:

@@ -64,14 +64,17 @@ class _Outputs:
 
     def __init__(self, session: Session, sinks: Sequence[Sink]) -> None:
         self.sinks, self.meter = sinks, RateMeter()
-        self.renderer = Renderer(session.config.output) if any(s.overlay for s in sinks) else None
+        drawn = [s for s in sinks if s.overlay]
+        self.renderer = Renderer(session.config.output) if drawn else None
+        fits = [s.overlay_fit for s in drawn]  # drawn at the largest size any of them uses
+        self.fit = None if None in fits or not fits else (max(f[0] for f in fits), max(f[1] for f in fits))  # type: ignore[index]
 
     def __call__(self, result: FrameResult) -> None:
         result.output_at = t0 = time.perf_counter()
         self.meter.tick(result.timings)
         result.stats = self.meter.line()
         if self.renderer is not None:
-            result.overlay = self.renderer.annotate(result.image, result.detections, result.stats)
+            result.overlay = self.renderer.annotate(result.image, result.detections, result.stats, self.fit)
             result.overlay_at = time.monotonic()
         for sink in self.sinks:
             sink.write(result)

@@ -2,7 +2,7 @@
 
 The layers, bottom to top (a module may import its own package and anything below it)::
 
-    errors -> config, detections, geometry -> capture, segment, prompt -> track -> session -> output -> runner
+    errors, masks -> config, detections, geometry -> capture, segment, prompt -> track -> session -> output -> runner
     -> apps (cli, web, bench, batch, remote, synth, train, evaluate)
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rtseg"
 LAYERS = [
-    {"rtseg.errors"},
+    {"rtseg.errors", "rtseg.masks"},
     {"rtseg.config", "rtseg.detections", "rtseg.geometry"},
     {"rtseg.capture", "rtseg.segment", "rtseg.prompt"},
     {"rtseg.track"},

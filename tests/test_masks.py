@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rtseg.detections import downscale
 from rtseg.masks import coco_rle, compact, crops, grid, label_map
-from rtseg.output.render import Renderer
+from rtseg.output.render import Renderer, paint_masks
 
 SETTINGS = settings(max_examples=150, derandomize=True, database=None, deadline=None)
 
@@ -61,13 +61,19 @@ def test_a_crop_is_the_masks_bounding_box():
 
 
 @SETTINGS
-@given(frame_masks())
-def test_the_overlay_is_the_same_from_crops(masks):
+@given(frame_masks(), st.sampled_from([0.5, 0.3, 0.77, 1.0]), st.integers(1, 40))
+def test_the_overlay_is_supervisions_from_crops(masks, opacity, first_id):
+    """rtseg's mask painting (from the crops) draws what sv.MaskAnnotator draws from the full masks."""
     h, w = masks.shape[1:]
     rng = np.random.default_rng(len(masks) * 1000 + h * w)
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     xyxy = np.array([sv.mask_to_xyxy(m[None])[0] if m.any() else [0, 0, 0, 0] for m in masks], float).reshape(-1, 4)
-    dense = sv.Detections(xyxy=xyxy, mask=masks, tracker_id=np.arange(1, len(masks) + 1))
-    cropped = sv.Detections(xyxy=xyxy, mask=compact(masks), tracker_id=np.arange(1, len(masks) + 1))
+    ids = np.arange(first_id, first_id + len(masks))
+    dense = sv.Detections(xyxy=xyxy, mask=masks, tracker_id=ids)
+    cropped = sv.Detections(xyxy=xyxy, mask=compact(masks), tracker_id=ids)
+    expected = sv.MaskAnnotator(opacity=opacity, color_lookup=sv.ColorLookup.TRACK).annotate(image.copy(), dense)
+    painted = image.copy()
+    paint_masks(painted, cropped, sv.ColorPalette.DEFAULT, opacity)
+    assert np.array_equal(painted, expected)
     renderer = Renderer()
     assert np.array_equal(renderer.annotate(image, dense), renderer.annotate(image, cropped))

@@ -88,3 +88,37 @@ def test_live_overlay_video_plays_in_real_time(tmp_path):
     assert video.frames == 16  # 0.5 s at 30 fps, plus the first frame
     cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 16
+
+
+def test_the_overlay_video_is_scaled_to_output_size(synth_video, tmp_path, capsys):
+    """A 1920x1080 source: the overlay video fits --output-size (aspect kept) or is full size with
+    ``full``; masks and JSON stay at the source's size, and the overlay shows the object where the
+    masks have it."""
+    video = synth_video("crowd", size=(1920, 1080), frames=6)
+    point = json.loads((video / "objects.json").read_text())["objects"][0]["prompts"]["point"]
+    sizes = {}
+    for size in ("800x800", "full"):
+        out = tmp_path / size
+        code = main(["track", str(video / "video.mp4"), "--config", str(DEMO_CONFIG), "--quiet", "--no-show",
+                     "--point", "{},{}".format(*point), "--output", str(out / "o.mp4"), "--output-size", size,
+                     "--save-masks", str(out / "m"), "--save-json", str(out / "t.jsonl")])
+        assert code == 0, capsys.readouterr().err
+        cap = cv2.VideoCapture(str(out / "o.mp4"))
+        frames = []
+        while (ok := cap.read())[0]:
+            frames.append(ok[1])
+        sizes[size] = frames[0].shape[:2]
+        assert len(frames) == 6
+        labels = read_index_png(out / "m" / "00005.png")
+        assert labels.shape == (1080, 1920) and (labels == 1).sum() > 1000
+        record = json.loads((out / "t.jsonl").read_text().splitlines()[-1])
+        assert record["objects"][0]["mask"]["size"] == [1080, 1920]
+        # the overlay differs from the source frame where the object is (its colour blended in)
+        source = cv2.VideoCapture(str(video / "video.mp4"))
+        for _ in range(6):
+            image = source.read()[1]
+        small = cv2.resize(image, frames[-1].shape[1::-1], interpolation=cv2.INTER_AREA)
+        inside = cv2.resize((labels == 1).astype(np.uint8), frames[-1].shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        changed = np.abs(frames[-1].astype(int) - small.astype(int)).max(axis=2) > 25
+        assert changed[inside].mean() > 0.8 and changed[~inside].mean() < 0.1
+    assert sizes == {"800x800": (450, 800), "full": (1080, 1920)}

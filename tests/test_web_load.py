@@ -3,7 +3,8 @@ server can tell) start runs at once on a server with ``--max-concurrent 2``.
 
 Each session uploads the first 30 frames of the showcase, adds a box around object 1 (each session a
 slightly different box, so that its prompt marks its results), and runs, as the page's Run button
-does (the same event, through Gradio's queue). Every run must finish with the right masks, every
+does (the same event, through Gradio's queue). Every run must finish with the right masks, the sessions
+that wait must be told their queue position (what the page shows as "queue: 3/6"), every
 session's results folder must hold its own run only, the server's page must answer within 2 s all
 along, and the server's peak memory (RSS, with its children) is printed.
 """
@@ -89,6 +90,7 @@ SHOWCASE_BOX = json.loads((SHOWCASE / "objects.json").read_text())["objects"][0]
 def session(url: str, clip: Path, k: int, downloads: Path, ready: threading.Barrier, out: dict) -> None:
     """One client session: upload, a box, then (all together) Run."""
     from gradio_client import Client, handle_file
+    from gradio_client.utils import Status
 
     client = Client(url, verbose=False, download_files=str(downloads))
     message = client.predict(param_1=handle_file(str(clip)), api_name="/on_upload")[2]  # File is the 1st input
@@ -98,9 +100,15 @@ def session(url: str, clip: Path, k: int, downloads: Path, ready: threading.Barr
     assert f"box {box_of(k)}" in client.predict(**{box_param: box_of(k)}, api_name="/on_box")[1]
     ready.wait(timeout=120)
     start = time.perf_counter()
-    video, table, files, status = client.predict(api_name="/on_run")
+    job, ranks = client.submit(api_name="/on_run"), set()
+    while not job.done():  # what the page shows while the run waits: "queue: rank+1/size"
+        update = job.status()
+        if update.code == Status.IN_QUEUE and update.rank is not None:
+            ranks.add((update.rank, update.queue_size))
+        time.sleep(0.05)
+    video, table, files, status = job.result()
     out[k] = {"video": video, "table": table["data"], "files": files, "status": status,
-              "seconds": time.perf_counter() - start}
+              "seconds": time.perf_counter() - start, "ranks": ranks}
 
 
 def test_eight_sessions_run_at_once(clip, tmp_path):
@@ -155,11 +163,17 @@ def test_eight_sessions_run_at_once(clip, tmp_path):
     assert all(len(ks) == 1 for ks in marks.values()), marks
     assert sorted(ks[0] for ks in marks.values()) == list(range(SESSIONS)), marks
 
+    # The queue position reached the clients: sessions beyond --max-concurrent waited with a rank.
+    ranks = {k: r["ranks"] for k, r in results.items()}
+    queued = [k for k, seen in ranks.items() if seen]
+    assert len(queued) >= SESSIONS - MAX_CONCURRENT - 1, ranks
+    assert max(rank for seen in ranks.values() for rank, _ in seen) >= 1, ranks
+
     runs = sorted(r["seconds"] for r in results.values())
     print(f"\nload: {SESSIONS} sessions, --max-concurrent {MAX_CONCURRENT}, {FRAMES} frames each: all done in "
           f"{elapsed:.1f} s (runs {runs[0]:.1f}-{runs[-1]:.1f} s from Run); mean J of object 1 "
           f"{min(scores):.4f}-{max(scores):.4f}; server peak RSS {watch.peak_rss / 2**20:.0f} MiB; page answered "
-          f"{watch.polls} times, slowest {watch.slowest:.2f} s")
+          f"{watch.polls} times, slowest {watch.slowest:.2f} s; {len(queued)} sessions shown a queue position")
     assert min(scores) >= FLOOR_J, scores
     assert not watch.failures, watch.failures[:3]
     assert watch.polls >= 10 and watch.slowest < PAGE_WITHIN_S

@@ -96,7 +96,8 @@ def process(job: Job, models: Models, out: Path, overlay: bool, digest: str) -> 
         sinks: list[Sink] = [MaskSink(partial / "masks"), JsonlSink(partial / "tracks.jsonl")]
         config = models.config
         if overlay:
-            sinks.append(VideoSink(partial / "overlay.mp4", config.output.fps, config.output.codec))
+            sinks.append(VideoSink(partial / "overlay.mp4", config.output.fps, config.output.codec,
+                                   config.output.video))
         if models.clip_error is not None and any(isinstance(p, TextPrompt) for p in job.prompts):
             raise models.clip_error
         with open_source(job.source) as src:

@@ -129,8 +129,8 @@ class Bench:
         """``rtseg track`` with every output (overlay video, mask PNGs, JSON lines) into ``folder``,
         on the bench's loaded models; returns its timings and memory."""
         stats = StatsSink()
-        sinks = [VideoSink(folder / "overlay.mp4", config.output.fps, config.output.codec), MaskSink(folder / "masks"),
-                 JsonlSink(folder / "tracks.jsonl"), stats]
+        sinks = [VideoSink(folder / "overlay.mp4", config.output.fps, config.output.codec, config.output.video),
+                 MaskSink(folder / "masks"), JsonlSink(folder / "tracks.jsonl"), stats]
         with MemoryProbe() as probe:
             with open_source(source) if isinstance(source, str) else source as src:
                 session = Session.for_prompts(config, prompts, everything, src.size, self.segmenter(weights),

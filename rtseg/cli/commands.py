@@ -48,7 +48,8 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     return override(load_config(args.config), model={"weights": args.model, "clip": args.clip_model,
                                                       "device": args.device, "imgsz": args.imgsz, "conf": args.conf},
                     keyframes={"every": args.keyframes},
-                    output={"window_size": "{}x{}".format(*window) if window else None})
+                    output={"window_size": "{}x{}".format(*window) if window else None,
+                            "video_size": getattr(args, "output_size", None)})
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -67,7 +68,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     # Check everything that can be checked before loading a model or opening a camera.
     sinks: list[Sink] = []
     if args.output:
-        sinks.append(VideoSink(args.output, config.output.fps, config.output.codec))
+        sinks.append(VideoSink(args.output, config.output.fps, config.output.codec, config.output.video))
     if args.save_masks:
         sinks.append(MaskSink(args.save_masks))
     if args.save_json:

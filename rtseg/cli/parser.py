@@ -33,6 +33,11 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"bad size {text!r}: expected WIDTHxHEIGHT, e.g. 640x480") from None
 
 
+def _size_or_full(text: str) -> str:
+    """``WxH`` as the config writes it, or ``""`` for ``full`` (the frame's size)."""
+    return "" if text.lower() == "full" else "{}x{}".format(*_size(text))
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
     p.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
@@ -75,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--window-size", type=_size, metavar="WxH",
                    help="the window shows larger frames scaled down to fit this (default 1280x720; config: "
                         "output.window_size); clicks are mapped back to the frame's pixels")
+    t.add_argument("--output-size", type=_size_or_full, metavar="WxH",
+                   help="the overlay video (--output) scales larger frames down to fit this (default 1920x1080; "
+                        "config: output.video_size; 'full': the frame's size); masks and JSON keep the frame's size")
     t.add_argument("--max-frames", type=int, help="stop after this many frames")
     t.add_argument("--reconnect", type=float, metavar="SECONDS",
                    help="reopen a camera or stream that drops, for up to this long (default 30; 0: stop at once)")

@@ -34,6 +34,7 @@ import supervision as sv
 from rtseg.errors import RtsegError
 from rtseg.output.png import write_index_png
 from rtseg.output.records import frame_record, label_map
+from rtseg.output.render import fit, shrink
 from rtseg.session import FrameResult
 
 
@@ -51,6 +52,7 @@ class Sink:
     """The protocol every output follows (see the module docstring); the defaults do nothing."""
 
     overlay = False  # the runner draws ``result.overlay`` when any sink sets this
+    overlay_fit: tuple[int, int] | None = None  # the largest overlay (width, height) it uses; None: the frame's size
     paused = False  # the runner stops taking frames while a sink (the window) is paused
 
     def open(self, stream: StreamInfo) -> None:
@@ -142,12 +144,14 @@ class VideoFile:
 
 class VideoSink(Sink):
     """The overlay video: opened on the first frame (when its size is known), at the source's frame
-    rate (``fps`` when the source does not say); a live source's video plays in real time."""
+    rate (``fps`` when the source does not say); a live source's video plays in real time. With
+    ``fit`` (width, height), frames larger than that are written scaled down to fit it."""
 
     overlay = True
 
-    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v") -> None:
-        self.path, self.default_fps, self.codec = Path(path), fps, codec
+    def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v",
+                 fit: tuple[int, int] | None = None) -> None:
+        self.path, self.default_fps, self.codec, self.overlay_fit = Path(path), fps, codec, fit
         check_writable(self.path)
         self.video: VideoFile | None = None
 
@@ -156,10 +160,13 @@ class VideoSink(Sink):
 
     def write(self, result: FrameResult) -> None:
         assert result.overlay is not None
+        size = fit(result.image.shape[1::-1], self.overlay_fit)
         if self.video is None:
-            h, w = result.image.shape[:2]
-            self.video = VideoFile(self.path, self.fps, (w, h), self.codec).__enter__()
-        self.video.write(result.overlay, at=result.time if self.live else None)
+            self.video = VideoFile(self.path, self.fps, size, self.codec).__enter__()
+        overlay = result.overlay
+        if overlay.shape[1::-1] != size:  # drawn larger, for another sink
+            overlay = shrink(overlay, size)
+        self.video.write(overlay, at=result.time if self.live else None)
 
     def close(self) -> None:
         if self.video is not None:

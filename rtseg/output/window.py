@@ -4,7 +4,7 @@ Left click: a new object at that point. Left drag: a new object in that box. Rig
 point for the last object. Keys: space pauses, r resets, q or Esc quits.
 
 A frame larger than ``output.window_size`` (default 1280x720) is shown scaled down to fit it, aspect
-kept (never scaled up), by :func:`downscale` on the output thread. The window can be resized; the
+kept (never scaled up), by :func:`~rtseg.output.render.shrink` on the output thread. The window can be resized; the
 next frames are scaled to the size it then has. Clicks are mapped back to the source frame's pixels
 (:func:`to_source`), so prompts, masks and JSON stay at the source's resolution.
 """
@@ -18,41 +18,12 @@ import cv2
 import numpy as np
 
 from rtseg.errors import RtsegError
+from rtseg.output.render import fit, shrink
 from rtseg.output.sinks import Sink, StreamInfo
 from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.session import FrameResult, Session
 
 DRAG_PX = 6  # a press and release further apart than this (window pixels) is a box
-
-
-def fit(size: tuple[int, int], bound: tuple[int, int]) -> tuple[int, int]:
-    """The (width, height) with ``size``'s aspect ratio that fits in ``bound``, never larger than ``size``.
-
-    >>> fit((1920, 1080), (1280, 720)), fit((3840, 2160), (1280, 720)), fit((3840, 2160), (1000, 1000))
-    ((1280, 720), (1280, 720), (1000, 562))
-    >>> fit((640, 480), (1280, 720))
-    (640, 480)
-    """
-    scale = min(1.0, bound[0] / size[0], bound[1] / size[1])
-    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
-
-
-def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` (h, w, C) resized down to ``size`` (width, height): halved by ``cv2.INTER_AREA`` (its fast
-    2x case) while twice as large or more, then ``cv2.INTER_LINEAR``. It looks like INTER_AREA all the
-    way (PSNR 41-43 dB to it on frames with text and 1-pixel lines) at a third to a quarter of its cost
-    (to 1280x720 on 2 CPU cores: 1080p 3.1 ms against 13, 4K 6.5 against 18.5; INTER_AREA's general,
-    non-2x case is slow); INTER_LINEAR alone aliases past 2x (4K: 30 dB, broken lines and text).
-    ``benchmarks/window_show.py`` measures it.
-
-    >>> downscale(np.zeros((2160, 3840, 3), np.uint8), (1280, 720)).shape
-    (720, 1280, 3)
-    """
-    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
 
 
 def to_source(x: int, y: int, shown: tuple[int, int], source: tuple[int, int]) -> tuple[float, float]:
@@ -139,7 +110,7 @@ class Window(Sink):
         size = fit(source, self.overlay_fit)
         if drawn[0] < size[0] or drawn[1] < size[1]:
             size = drawn  # never scaled up: OpenCV stretches it to the window
-        self.last = _Frame(overlay if size == drawn else downscale(overlay, size), source)
+        self.last = _Frame(overlay if size == drawn else shrink(overlay, size), source)
 
     def pump(self, wait_ms: int) -> bool:
         """Draw the newest overlay and handle input for ``wait_ms`` (at least 1 ms); False when the

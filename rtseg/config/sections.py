@@ -1,24 +1,9 @@
-"""Typed configuration: one frozen dataclass per stage (model, tracker, keyframes, output, camera), loaded
-from YAML with unknown keys rejected and every value range-checked when it is made.
-
->>> cfg = load_config(None)
->>> cfg.model.weights, cfg.tracker.match_iou
-('fastsam-s', 0.25)
->>> override(cfg, model={"imgsz": 320}).model.imgsz
-320
-"""
+"""The config sections: one frozen dataclass per stage, every value range-checked when it is made."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, get_type_hints
-
-import yaml
-
-from rtseg.errors import RtsegError
+from typing import Any, Callable
 
 _RULES: dict[str, Callable[[float], bool]] = {
     "[0, 1]": lambda v: 0 <= v <= 1,
@@ -157,6 +142,8 @@ class OutputConfig:
         stats: draw FPS and per-stage milliseconds.
         window_size: ``WIDTHxHEIGHT`` that the live window scales larger frames down to fit, aspect
             kept (never up); clicks are mapped back to the frame's pixels.
+        video_size: the same for the overlay video (a 4K source: a 1080p video, a quarter of the pixels
+            to draw and encode), ``""``: the frame's size; masks and JSON lines keep the frame's size.
     """
 
     fps: float = 30.0
@@ -166,25 +153,36 @@ class OutputConfig:
     boxes: bool = False
     stats: bool = True
     window_size: str = "1280x720"
+    video_size: str = "1920x1080"
 
     @property
     def window(self) -> tuple[int, int]:
-        """``window_size`` as (width, height).
+        """``window_size`` as (width, height)."""
+        return _wxh(self.window_size, "window_size")
 
-        >>> OutputConfig(window_size="1920X1080").window
-        (1920, 1080)
-        """
-        w, _, h = self.window_size.lower().partition("x")
-        return int(w), int(h)
+    @property
+    def video(self) -> tuple[int, int] | None:
+        """``video_size`` as (width, height); None (``""``): the frame's size."""
+        return _wxh(self.video_size, "video_size") if self.video_size else None
 
     def __post_init__(self) -> None:
         if len(self.codec) != 4:
             raise ValueError(f"output.codec must be a four-letter fourcc, got {self.codec!r}")
-        sides = self.window_size.lower().split("x")
-        if not (len(sides) == 2 and all(v.isascii() and v.isdigit() and 32 <= int(v) <= 65535 for v in sides)):
-            raise ValueError(f"output.window_size must be WIDTHxHEIGHT, each 32 to 65535, e.g. 1280x720, "
-                             f"got {self.window_size!r}")
+        for key in ("window_size", "video_size"):  # WIDTHxHEIGHT (or, for the video, empty)
+            _wxh(getattr(self, key) or "32x32", key)
         _check(self, "output", {"> 0": ("fps",), "[0, 1]": ("opacity",)})
+
+
+def _wxh(value: str, key: str) -> tuple[int, int]:
+    """``"1920x1080"`` -> (1920, 1080), each side 32 to 65535.
+
+    >>> _wxh("1920X1080", "window_size")
+    (1920, 1080)
+    """
+    sides = value.lower().split("x")
+    if len(sides) == 2 and all(v.isascii() and v.isdigit() and 32 <= int(v) <= 65535 for v in sides):
+        return int(sides[0]), int(sides[1])
+    raise ValueError(f"output.{key} must be WIDTHxHEIGHT, each 32 to 65535, e.g. 1280x720, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -230,83 +228,3 @@ class Config:
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """An instance of dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
-    if not isinstance(values, dict):
-        raise RtsegError(f"{where}: expected a mapping, got {type(values).__name__}")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(map(repr, set(values) - names))  # repr: keys may be numbers, null, or hold a newline
-    if unknown:
-        raise RtsegError(f"{where}: unknown key {unknown[0]} (known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for key, value in values.items():
-        hint = hints[key]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, {} if value is None else value, f"{where}.{key}" if where else key)
-            continue
-        kwargs[key] = _coerce(value, hint, f"{where}.{key}")
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise RtsegError(f"{where}: {exc}") from exc
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    allowed = getattr(hint, "__args__", (hint,))
-    if value is None and type(None) in allowed:
-        return None
-    # NaN, infinities and numbers past 2**31 are no setting: they overflow OpenCV's and torch's C ints.
-    number = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 2**31
-    for t in allowed:
-        if t is float and number:
-            return float(value)
-        if t is int and number and isinstance(value, int):
-            return value
-        if t in (str, bool) and isinstance(value, t):
-            return value
-    names = "/".join("null" if t is type(None) else t.__name__ for t in allowed)
-    raise RtsegError(f"{where}: expected {names}, got {value!r:.80}")
-
-
-def load_config(path: str | Path | None) -> Config:
-    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, keyframes, output, camera)."""
-    if path is None:
-        return Config()
-    try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RtsegError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8, or a date like 2001-13-01
-        raise RtsegError(f"config {path} is not valid YAML: {str(exc).partition(chr(10))[0]}") from exc
-    config = _build(Config, {} if doc is None else doc, f"config {path}")
-    try:
-        return _relative_to(config, Path(path).parent)
-    except (OSError, ValueError) as exc:  # a model path too long for a file name, or with a NUL byte
-        raise RtsegError(f"config {path}: bad model path: {exc}") from exc
-
-
-def _relative_to(config: Config, folder: Path) -> Config:
-    """Model paths in a config file are relative to the file's folder (when they exist there)."""
-
-    def resolve(value: str) -> str:
-        candidate = folder / value
-        return os.path.normpath(candidate) if not Path(value).is_absolute() and candidate.exists() else value
-
-    name, sep, pretrained = config.model.clip.partition(":")
-    model = dataclasses.replace(config.model, weights=resolve(config.model.weights),
-                                clip=name + sep + (resolve(pretrained) if pretrained else ""))
-    return dataclasses.replace(config, model=model)
-
-
-def override(config: Config, **sections: dict[str, Any]) -> Config:
-    """A copy of ``config`` with some keys of some sections replaced (None values ignored)."""
-    changes = {}
-    for name, values in sections.items():
-        values = {k: v for k, v in values.items() if v is not None}
-        if values:
-            current = dataclasses.asdict(getattr(config, name))
-            changes[name] = _build(type(getattr(config, name)), {**current, **values}, name)
-    return dataclasses.replace(config, **changes)
