@@ -71,7 +71,7 @@ def crops(masks: sv.CompactMask) -> list[Crop]:
     return [(masks.crop(i), int(x), int(y)) for i, (x, y) in enumerate(masks.offsets)]
 
 
-def label_map(masks: sv.CompactMask, ids: Sequence[int]) -> np.ndarray:
+def label_map(masks: sv.CompactMask, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     """(H, W) uint8 map of ``ids`` (mod 256; 0 = background); smaller objects painted last, on top."""
     labels = np.zeros(masks.image_shape, np.uint8)
     for i in np.argsort(-masks.area):

@@ -118,7 +118,8 @@ def test_the_overlay_video_is_scaled_to_output_size(synth_video, tmp_path, capsy
         for _ in range(6):
             image = source.read()[1]
         small = cv2.resize(image, frames[-1].shape[1::-1], interpolation=cv2.INTER_AREA)
-        inside = cv2.resize((labels == 1).astype(np.uint8), frames[-1].shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        inside = cv2.resize((labels == 1).astype(np.uint8), frames[-1].shape[1::-1],
+                            interpolation=cv2.INTER_NEAREST) > 0
         changed = np.abs(frames[-1].astype(int) - small.astype(int)).max(axis=2) > 25
         assert changed[inside].mean() > 0.8 and changed[~inside].mean() < 0.1
     assert sizes == {"800x800": (450, 800), "full": (1080, 1920)}

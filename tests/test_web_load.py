@@ -33,17 +33,28 @@ PAGE_WITHIN_S = 2.0
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+def clips(tmp_path_factory) -> list[Path]:
+    """The first 30 frames of the showcase, one copy per session, each with a mark of its own in the
+    corner of its first frame. (Sessions with the very same first frame at the same instant race in
+    Gradio's image cache: ``save_pil_to_cache`` rewrites the file, named by its hash, while another
+    session's browser downloads it, which then gets 0 bytes. Users of one server do not upload the
+    same video at the same second; the test must not fail on that.)"""
     cap = cv2.VideoCapture(str(SHOWCASE / "video.mp4"))
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    images = []
     for _ in range(FRAMES):
         ok, image = cap.read()
         assert ok
-        out.write(image)
+        images.append(image)
     cap.release()
-    out.release()
-    return path
+    paths = []
+    for k in range(SESSIONS):
+        path = tmp_path_factory.mktemp("clip") / f"clip-{k}.mp4"
+        out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+        for i, image in enumerate(images):
+            out.write(cv2.rectangle(image.copy(), (0, 0), (7, 7), (0, 0, 32 * k), -1) if i == 0 else image)
+        out.release()
+        paths.append(path)
+    return paths
 
 
 class Watch(threading.Thread):
@@ -111,7 +122,7 @@ def session(url: str, clip: Path, k: int, downloads: Path, ready: threading.Barr
               "seconds": time.perf_counter() - start, "ranks": ranks}
 
 
-def test_eight_sessions_run_at_once(clip, tmp_path):
+def test_eight_sessions_run_at_once(clips, tmp_path):
     names, gt = load_folder(SHOWCASE / "gt")
     gt = gt[:FRAMES]
     with start_server(tmp_path, "--max-concurrent", str(MAX_CONCURRENT)) as (url, proc):
@@ -121,7 +132,7 @@ def test_eight_sessions_run_at_once(clip, tmp_path):
 
         def guarded(k: int) -> None:
             try:
-                session(url, clip, k, tmp_path / f"downloads-{k}", ready, results)
+                session(url, clips[k], k, tmp_path / f"downloads-{k}", ready, results)
             except BaseException as exc:  # noqa: BLE001 (reported below)
                 errors.append(f"session {k}: {exc!r}")
                 ready.abort()

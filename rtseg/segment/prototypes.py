@@ -4,7 +4,8 @@ ultralytics makes a full-size mask for every segment of every frame (``process_m
 :class:`Prototypes` keeps the frame's prototypes and makes masks on demand, with ultralytics' own
 mask maths: on the tracker's coarse grid for every segment, and at the frame's size (bit for bit
 what ``process_mask_native`` gives, but computed inside each segment's box only, and kept as box
-crops: :mod:`rtseg.masks`) for the few objects that are reported. It is what ``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
+crops: :mod:`rtseg.masks`) for the few objects that are reported. It is what
+``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
 """
 
 from __future__ import annotations

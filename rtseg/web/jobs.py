@@ -181,8 +181,8 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
     out = folder / f"run-{state.runs}"
     video, jsonl = out / f"overlay{VIDEO_SUFFIX}", out / "tracks.jsonl"
     counter = ObjectCounter(progress, state.frames, state)
-    sinks = [VideoSink(video, config.output.fps, config.output.codec, config.output.video), MaskSink(out / "masks"), JsonlSink(jsonl),
-             counter]
+    sinks = [VideoSink(video, config.output.fps, config.output.codec, config.output.video), MaskSink(out / "masks"),
+             JsonlSink(jsonl), counter]
     with open_upload(state) as src:
         session = Session.for_prompts(config, state.prompts, everything=state.everything, size=src.size,
                                       segmenter=segmenter, text_scorer=loaded.text_scorer)
