@@ -10,7 +10,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 # Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo web test lint bench bench-batch models samples clean
+.PHONY: setup demo web test lint bench bench-hd bench-batch models samples clean
 
 setup: $(VENV)/.installed
 
@@ -47,6 +47,17 @@ bench: setup
 	for s in $(BENCH_SAMPLES); do $(BIN)/rtseg synth video out/samples/$$s --scenario $$s --seed 11 >/dev/null; done
 	$(BIN)/rtseg bench samples/showcase $(addprefix out/samples/,$(BENCH_SAMPLES)) --frames 300 --export onnx \
 		--out out/bench --json benchmarks/demo-cpu.json --md benchmarks/demo-cpu.md
+
+# Camera resolutions (#15): the showcase and the crowd at 1280x720 and 1920x1080, the crowd at 3840x2160,
+# against the bare forward in one run (about 15 minutes); then 2,000 frames at 3840x2160 for memory (about 15).
+HD_SAMPLES := $(foreach z,1280x720 1920x1080,out/samples-hd/showcase-$(z) out/samples-hd/crowd-$(z)) out/samples-hd/crowd-3840x2160
+bench-hd: setup
+	for z in 1280x720 1920x1080 3840x2160; do for s in showcase crowd; do \
+		$(BIN)/rtseg synth video out/samples-hd/$$s-$$z --scenario $$s --seed 11 --size $$z --frames 150 >/dev/null; done; done
+	$(BIN)/rtseg bench $(HD_SAMPLES) --frames 150 --runs forward,track-point,track-box,everything,live \
+		--out out/bench-hd --json benchmarks/hd-cpu.json --md benchmarks/hd-cpu.md
+	$(BIN)/rtseg bench out/samples-hd/crowd-3840x2160 --frames 60 --runs forward --soak 2000 \
+		--out out/bench-4k --json benchmarks/soak-4k-cpu.json --md benchmarks/soak-4k-cpu.md
 
 # rtseg batch with 1 and 2 workers over the same 8 videos (about 5 minutes), and the cost of starting Ray.
 bench-batch: setup

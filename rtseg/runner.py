@@ -64,17 +64,22 @@ class _Outputs:
 
     def __init__(self, session: Session, sinks: Sequence[Sink]) -> None:
         self.sinks, self.meter = sinks, RateMeter()
-        drawn = [s for s in sinks if s.overlay]
-        self.renderer = Renderer(session.config.output) if drawn else None
-        fits = [s.overlay_fit for s in drawn]  # drawn at the largest size any of them uses
-        self.fit = None if None in fits or not fits else (max(f[0] for f in fits), max(f[1] for f in fits))  # type: ignore[index]
+        self.renderer = Renderer(session.config.output) if any(s.overlay for s in sinks) else None
+
+    def bound(self) -> tuple[int, int] | None:
+        """The overlay's largest size: what the sinks that show it use (a window's changes when it is
+        resized); None when one wants the frame's size."""
+        fits = [s.overlay_fit for s in self.sinks if s.overlay]
+        if None in fits:
+            return None
+        return max(f[0] for f in fits), max(f[1] for f in fits)  # type: ignore[index]
 
     def __call__(self, result: FrameResult) -> None:
         result.output_at = t0 = time.perf_counter()
         self.meter.tick(result.timings)
         result.stats = self.meter.line()
         if self.renderer is not None:
-            result.overlay = self.renderer.annotate(result.image, result.detections, result.stats, self.fit)
+            result.overlay = self.renderer.annotate(result.image, result.detections, result.stats, self.bound())
             result.overlay_at = time.monotonic()
         for sink in self.sinks:
             sink.write(result)
@@ -94,9 +99,10 @@ def run(source: Source, session: Session, sinks: Sequence[Sink] = (), max_frames
     """Feed ``source`` (open; the caller closes it) to ``session`` and each result to every sink.
 
     Files are decoded ahead of the model and lose no frame; live sources hand over their newest
-    frame. Outputs are written behind the model, in order, through a bounded queue. Sinks are opened
-    first and always closed, also on Ctrl-C and on errors (after what was queued is written), so
-    what they wrote stays valid. Returns the frame count and the last rates.
+    frame. Outputs are written behind the model, in order, through a bounded queue (one result deep
+    for live sources). Sinks are opened first and always closed, also on Ctrl-C and on errors (after
+    what was queued is written), so what they wrote stays valid. Returns the frame count and the last
+    rates.
     """
     stream = StreamInfo(source.name, source.fps, source.live)
     outputs = _Outputs(session, sinks)
@@ -107,7 +113,9 @@ def run(source: Source, session: Session, sinks: Sequence[Sink] = (), max_frames
             stack.callback(sink.close)
         frames = iter(source) if source.live else prefetch(iter(source), maxsize=4)
         stack.callback(getattr(frames, "close", lambda: None))
-        worker = stack.enter_context(Worker(outputs, maxsize=8, name="outputs"))
+        # A live source's results wait for the outputs one at a time: when writing them is the slow
+        # stage, the loop waits too and then takes the newest frame, instead of queueing stale ones.
+        worker = stack.enter_context(Worker(outputs, maxsize=1 if source.live else 8, name="outputs"))
         while max_frames is None or done < max_frames:
             if any(s.paused for s in sinks):
                 if not all(s.pump(30) for s in sinks):

@@ -123,3 +123,27 @@ def test_the_overlay_video_is_scaled_to_output_size(synth_video, tmp_path, capsy
         changed = np.abs(frames[-1].astype(int) - small.astype(int)).max(axis=2) > 25
         assert changed[inside].mean() > 0.8 and changed[~inside].mean() < 0.1
     assert sizes == {"800x800": (450, 800), "full": (1080, 1920)}
+
+
+def test_a_live_video_is_written_at_the_loops_rate(tmp_path):
+    """A loop at 4 FPS on a 30 FPS camera: the video is 4 FPS (not each frame encoded 7-8 times) and
+    still plays in real time; a loop as fast as the camera keeps the camera's rate."""
+    import supervision as sv
+
+    from rtseg.output.sinks import StreamInfo, VideoSink
+    from rtseg.session import FrameResult
+
+    for rate, expected_fps in ((4, 4), (30, 30)):
+        path = tmp_path / f"live-{rate}.mp4"
+        sink = VideoSink(path)
+        sink.open(StreamInfo("camera", 30.0, live=True))
+        times = [i / rate for i in range(3 * rate)] + [3.0]  # 3 s of camera time
+        for i, t in enumerate(times):
+            image = np.full((48, 64, 3), i % 255, np.uint8)
+            result = FrameResult(i, t, image, sv.Detections.empty())
+            result.overlay = image
+            sink.write(result)
+        sink.close()
+        cap = cv2.VideoCapture(str(path))
+        assert round(cap.get(cv2.CAP_PROP_FPS)) == expected_fps
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 * expected_fps + 1  # 3 s of it, plus the first frame

@@ -91,6 +91,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
         s: dict[str, Any] = {
             "track_point_vs_forward": ratio("track-point", "forward"),
+            "track_box_vs_forward": ratio("track-box", "forward"),
+            "everything_vs_forward": ratio("everything", "forward"),
             "track_text_vs_point": ratio("track-text", "track-point"),
             "track_text_vs_ultralytics_text": ratio("track-text", "ultralytics-text"),
             "keyframes_point_vs_track_point": ratio("keyframes-point", "track-point"),

@@ -33,8 +33,8 @@ class Renderer:
                  bound: tuple[int, int] | None = None) -> np.ndarray:
         """A copy of BGR ``image`` with ``dets`` (which carry ``tracker_id``) and a stats line drawn;
         with ``bound`` (width, height), drawn at the largest size that fits it (aspect kept, never
-        larger than ``image``): the frame is scaled down first (:func:`shrink`), then the masks (box crops) and boxes,
-        so a 4K frame costs what its overlay's size costs."""
+        larger than ``image``): the frame is scaled down first (:func:`shrink`), then the masks (box
+        crops) and boxes, so a 4K frame costs what its overlay's size costs."""
         size = fit(image.shape[1::-1], bound)
         if size != image.shape[1::-1]:
             out = shrink(image, size)
@@ -69,12 +69,17 @@ def paint_masks(image: np.ndarray, dets: sv.Detections, palette: sv.Color | sv.C
     if len(masks) > 255:  # the index image holds 255 objects
         sv.MaskAnnotator(palette, opacity, sv.ColorLookup.TRACK).annotate(image, dets)
         return
-    boxes = masks.bbox_xyxy
+    areas = masks.area
+    boxes = masks.bbox_xyxy[areas > 0]  # (an empty mask keeps a 1x1 crop: no part of the union)
+    if len(boxes) == 0:
+        return
     x1, y1 = boxes[:, :2].min(axis=0)
     x2, y2 = boxes[:, 2:].max(axis=0) + 1
     index = np.zeros((y2 - y1, x2 - x1), np.uint8)
     lut = np.zeros((256, 1, 3), np.uint8)  # index -> BGR, for cv2.applyColorMap
-    for k, i in enumerate(np.flip(np.argsort(masks.area)), start=1):  # larger first, as supervision orders them
+    for k, i in enumerate(np.flip(np.argsort(areas)), start=1):  # larger first, as supervision orders them
+        if areas[i] == 0:
+            continue
         crop, (x, y) = masks.crop(int(i)), masks.offsets[i] - (x1, y1)
         region = index[y:y + crop.shape[0], x:x + crop.shape[1]]
         cv2.copyTo(np.full(crop.shape, k, np.uint8), crop.view(np.uint8), region)

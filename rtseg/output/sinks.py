@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import sys
@@ -144,16 +145,23 @@ class VideoFile:
 
 class VideoSink(Sink):
     """The overlay video: opened on the first frame (when its size is known), at the source's frame
-    rate (``fps`` when the source does not say); a live source's video plays in real time. With
-    ``fit`` (width, height), frames larger than that are written scaled down to fit it."""
+    rate (``fps`` when the source does not say). With ``fit`` (width, height), frames larger than
+    that are written scaled down to fit it.
+
+    A live source's video plays in real time: a frame is repeated until the next one's time. It is
+    written at the rate the loop runs, measured over its first ``LIVE_PROBE_S`` seconds (at most the
+    source's): a repeated frame costs a whole encode (10 ms at 1080p), and a loop at 3 FPS on a
+    30 FPS camera would encode every frame ten times."""
 
     overlay = True
+    LIVE_PROBE_S = 1.0
 
     def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v",
                  fit: tuple[int, int] | None = None) -> None:
         self.path, self.default_fps, self.codec, self.overlay_fit = Path(path), fps, codec, fit
         check_writable(self.path)
         self.video: VideoFile | None = None
+        self.pending: list[tuple[np.ndarray, float]] = []  # a live source's first overlays, and their times
 
     def open(self, stream: StreamInfo) -> None:
         self.fps, self.live = stream.fps or self.default_fps, stream.live
@@ -161,14 +169,33 @@ class VideoSink(Sink):
     def write(self, result: FrameResult) -> None:
         assert result.overlay is not None
         size = fit(result.image.shape[1::-1], self.overlay_fit)
-        if self.video is None:
-            self.video = VideoFile(self.path, self.fps, size, self.codec).__enter__()
         overlay = result.overlay
         if overlay.shape[1::-1] != size:  # drawn larger, for another sink
             overlay = shrink(overlay, size)
-        self.video.write(overlay, at=result.time if self.live else None)
+        if not self.live:
+            if self.video is None:
+                self.video = VideoFile(self.path, self.fps, size, self.codec).__enter__()
+            self.video.write(overlay)
+        elif self.video is None:
+            self.pending.append((overlay, result.time))
+            if result.time - self.pending[0][1] >= self.LIVE_PROBE_S:
+                self._start_live()
+        else:
+            self.video.write(overlay, at=result.time)
+
+    def _start_live(self) -> None:
+        """Open the live video at the loop's rate over the pending overlays, and write them."""
+        (first, t0), t1 = self.pending[0], self.pending[-1][1]
+        rate = (len(self.pending) - 1) / (t1 - t0) if t1 > t0 else self.fps
+        self.video = VideoFile(self.path, min(self.fps, max(math.ceil(rate), 1)), first.shape[1::-1],
+                               self.codec).__enter__()
+        for overlay, at in self.pending:
+            self.video.write(overlay, at=at)
+        self.pending = []
 
     def close(self) -> None:
+        if self.video is None and self.pending:
+            self._start_live()
         if self.video is not None:
             self.video.__exit__(None, None, None)
 
