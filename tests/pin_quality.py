@@ -4,6 +4,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
 
     .venv/bin/python tests/pin_quality.py
     .venv/bin/python tests/pin_quality.py --camera   # only the camera-resolution figures (#15)
+    .venv/bin/python tests/pin_quality.py --showcase-320   # only object 1 of the showcase at imgsz 320 (#14)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -32,11 +33,14 @@ from rtseg.train.quality import measure  # noqa: E402
 from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402
 from test_models import PROMISE as MODEL_METRICS  # noqa: E402
 from test_tracking import (  # noqa: E402
-    CAMERA_SCENE, CAMERA_SIZES, KINDS, PROMISE, camera_key, id_switches, swaps, track_keyframes,
+    CAMERA_SCENE, CAMERA_SIZES, KINDS, PROMISE, SHOWCASE_320, camera_key, id_switches, swaps, track_keyframes,
+    track_showcase_at_320,
 )
 
 
 def main() -> None:
+    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"]):  # each run writes: no --help, no typo, runs one
+        sys.exit(__doc__)
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
     segmenter = CachingSegmenter(FastSAMSegmenter.from_config(m))
@@ -45,6 +49,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     if sys.argv[1:] == ["--camera"]:  # only the camera-resolution scene (a minute, not half an hour)
         store(camera_pins(config, segmenter, scorer, tmp))
+        return
+    if sys.argv[1:] == ["--showcase-320"]:
+        store(showcase_320_pin(config, scorer))
         return
     videos = {s: tmp / s for s in PROMISE}
     for s, v in videos.items():
@@ -80,6 +87,7 @@ def main() -> None:
             out[f"everything-idsw/{name}"] = id_switches(pred, gt)
             print(name, "everything id switches", out[f"everything-idsw/{name}"], flush=True)
     out.update(camera_pins(config, segmenter, scorer, tmp))
+    out.update(showcase_320_pin(config, scorer))
     write_dataset(tmp / "holdout", 80, seed=4242, size=(640, 480), val_fraction=1.0)
     q = measure(tmp / "holdout", config)
     for metric in MODEL_METRICS:
@@ -102,6 +110,13 @@ def camera_pins(config, segmenter, scorer, tmp: Path) -> dict:
             out[camera_key(size, kind)] = round(evaluate_arrays(run_labels(session, video), gt)["overall"]["J"], 4)
             print(camera_key(size, kind), out[camera_key(size, kind)], flush=True)
     return out
+
+
+def showcase_320_pin(config, scorer) -> dict:
+    """J of the showcase's object 1 tracked at imgsz 320 (tests/test_tracking.py)."""
+    res = evaluate_arrays(track_showcase_at_320(config, scorer), ground_truth(SHOWCASE), objects=[1])
+    print(SHOWCASE_320, round(res["objects"]["1"]["J"], 4), flush=True)
+    return {SHOWCASE_320: round(res["objects"]["1"]["J"], 4)}
 
 
 def store(out: dict) -> None:

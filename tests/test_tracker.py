@@ -94,3 +94,45 @@ def test_duplicate_segments_are_merged_and_reset_forgets():
     assert len(tracker.update(image, doubled)) == 1
     tracker.reset()
     assert tracker.tracks == [] and tracker.update(image, dets).tracker_id.tolist() == [1]
+
+
+def merged(image: np.ndarray, dets: sv.Detections) -> tuple[np.ndarray, sv.Detections]:
+    """The frame's segments as a model that merges touching objects gives them: one segment."""
+    mask = np.asarray(dets.mask).any(axis=0)[None]
+    return image, sv.Detections(xyxy=sv.mask_to_xyxy(mask).astype(float), mask=mask, confidence=np.ones(1),
+                                class_id=np.zeros(1, int))
+
+
+def test_touching_objects_merged_into_one_segment_keep_their_ids_and_masks():
+    """Two objects meet, move on side by side as one segment (the model merges them), and part: the
+    segment is shared out between them by their predicted masks; neither is lost, nor takes the other."""
+    tracker = PromptTracker()
+    a_id = tracker.add(PointPrompt(((110, 60),), (1,)))
+    b_id = tracker.add(PointPrompt(((210, 60),), (1,)))
+    for t in range(30):
+        gap = 100 - 10 * min(t, 6) + 10 * max(t - 20, 0)  # 100 px apart, touching (40: edge to edge) from t = 6 to 20
+        y = 60 + 6 * min(max(t - 6, 0), 14)  # ... and going down together meanwhile
+        objects = [obj(1, "red", "square", 160 - gap / 2, y), obj(2, "blue", "hexagon", 160 + gap / 2, y)]
+        image, dets = frame(objects, t)
+        out = tracker.update(*(merged(image, dets) if gap <= 40 else (image, dets)))
+        assert sorted(out.tracker_id.tolist()) == sorted([a_id, b_id]), t
+        for oid, truth in zip((a_id, b_id), dets.mask):
+            mask = np.asarray(out.mask)[out.tracker_id.tolist().index(oid)]
+            assert (mask & truth).sum() / (mask | truth).sum() >= (0.8 if gap <= 40 else 0.9), (t, oid)
+
+
+def test_an_object_passing_in_front_of_another_is_not_shared_out():
+    """Both objects prompted: the one in front keeps its whole mask while it hides the other (the
+    hidden one's predicted mask lies in the occluder's own, so it claims none of its segment)."""
+    tracker = PromptTracker()
+    small_id = tracker.add(PointPrompt(((100, 120),), (1,)))
+    big_id = tracker.add(PointPrompt(((260, 120),), (1,)))
+    for t in range(32):
+        objects = [obj(1, "yellow", "circle", 100, 120, 18), obj(2, "green", "square", 260 - 8 * t, 124, 40)]
+        image, dets = frame(objects, t)
+        out = tracker.update(image, dets)
+        ids = out.tracker_id.tolist()
+        big = np.asarray(out.mask)[ids.index(big_id)]
+        assert (big & dets.mask[-1]).sum() / (big | dets.mask[-1]).sum() >= 0.9, t
+        if small_id in ids and len(dets) == 2:  # what the small one shows is its own (a part of its own segment)
+            assert not (np.asarray(out.mask)[ids.index(small_id)] & ~dets.mask[0]).any(), t

@@ -48,13 +48,30 @@ class SegmentFrame:
     def compact(self, idx: np.ndarray) -> sv.CompactMask:
         """The masks of segments ``idx`` at the frame's size, as box crops."""
         shape = self.image.shape[:2]
-        if isinstance(self.dets.mask, sv.CompactMask):  # made already (every segment is reported)
-            return self.dets.mask[np.asarray(idx, dtype=int)]
         todo = [int(c) for c in idx if int(c) not in self._crops]
-        if todo:
+        if isinstance(self.dets.mask, sv.CompactMask):  # made already (every segment is reported)
+            if len(todo) == len(idx):
+                return self.dets.mask[np.asarray(idx, dtype=int)]
+            self._crops.update(zip(todo, crops(self.dets.mask[np.array(todo, dtype=int)])))
+        elif todo:
             self._crops.update(zip(todo, crops(compact_of(take(self.dets, np.array(todo)), shape))))
         made = [self._crops[int(c)] for c in idx]
         return from_crops([c for c, _, _ in made], [(x, y) for _, x, y in made], shape)
+
+    def add_part(self, c: int, small: np.ndarray, crop: Crop) -> int:
+        """Add a part of segment ``c`` as a segment of its own: ``small`` (h, w) bool on the grid,
+        ``crop`` its frame-size mask (crop, x, y); returns its index."""
+        n = len(self.small)
+        self.small = np.concatenate([self.small, small[None]])
+        self.cents = np.concatenate([self.cents, centroids(small[None])])
+        self.areas = np.append(self.areas, int(small.sum()))
+        self.dets = take(self.dets, np.append(np.arange(n), c))  # the segment's row, with the part's box
+        mask, x, y = crop
+        ys, xs = np.nonzero(mask)
+        if len(xs):  # as sv.mask_to_xyxy gives it
+            self.dets.xyxy[n] = [x + xs.min(), y + ys.min(), x + xs.max(), y + ys.max()]
+        self._crops[n] = crop
+        return n
 
     def full(self, idx: np.ndarray) -> np.ndarray:
         """(len(idx), H, W) bool masks of segments ``idx``."""

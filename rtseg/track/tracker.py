@@ -8,7 +8,8 @@ a re-acquisition looks at (see :mod:`rtseg.detections`): the rest of the scene c
 A prompt binds a user id to one of these tracks (:mod:`rtseg.track.acquire`). Because the other
 segments hold tracks of their own, an occluder or a crossing object claims its own mask, and the
 prompted track is marked lost instead of jumping to it; a lost object is re-acquired by its text or
-its appearance (:mod:`rtseg.track.appearance`).
+its appearance (:mod:`rtseg.track.appearance`). A segment that two prompted objects claim (touching
+objects the model merges) is shared out between them by their predicted masks (:mod:`rtseg.track.split`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import supervision as sv
 
 from rtseg.config import TrackerConfig
 from rtseg.detections import PROMPT, compact_of, concrete, grid_masks, take
-from rtseg.masks import grid
+from rtseg.masks import crops, grid
 from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
 from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
 from rtseg.track.associate import centroids, dedupe, iou_matrix, match, shift
+from rtseg.track.split import RECENT, SHARE, claimants, covered, share_cells, share_pixels
 from rtseg.track.state import SegmentFrame, Track
 
 
@@ -172,15 +174,60 @@ class PromptTracker:
             iou[(frame.areas[None, :] > cfg.max_growth * areas) & (areas >= 50)] = 0.0
         bonus = np.array([0.05 if t.prompt is not None and not t.lost else 0.0 for t in live])[:, None]
         rows, cols = match(np.where(iou >= cfg.match_iou, iou + bonus, 0.0), cfg.match_iou)
-        for r, c in zip(rows, cols):
-            t = live[r]
+        claims = self._share_unions(frame, live, predicted, {int(c): live[r] for r, c in zip(rows, cols)})
+        for c, t in claims.items():
             self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
             t.lost, t.hits = 0, t.hits + 1
-            frame.owner[int(c)] = t
+            frame.owner[c] = t
         matched = {id(t) for t in frame.owner.values()}
         for t in self.tracks:
             if id(t) not in matched:
                 t.lost = self.frame - t.seen
+
+    def _share_unions(self, frame: SegmentFrame, live: list[Track], predicted: np.ndarray,
+                      claims: dict[int, Track]) -> dict[int, Track]:
+        """``claims`` (segment -> track) with each segment that two or more prompted objects claim
+        (:mod:`rtseg.track.split`: touching objects merged into one segment) shared out between
+        them: the objects it holds or that are unmatched get their parts as segments of their own
+        (added to ``frame``); one matched to a segment of its own this frame keeps it, and only
+        takes its place (its segment) out of the shared one."""
+        held = {id(t): c for c, t in claims.items()}
+        objs = [k for k, t in enumerate(live) if t.prompt is not None
+                and (id(t) in held or self.frame - t.seen <= RECENT)]
+        if len(objs) < 2:
+            return claims
+        n = len(frame.small)
+        regions = np.stack([frame.small[held[id(live[k])]] if id(live[k]) in held else predicted[k] for k in objs])
+        on = regions.reshape(len(objs), -1).any(axis=0)  # the cells of any object's region
+        inside = regions.reshape(len(objs), -1)[:, on].astype(np.float32) @ \
+            frame.small.reshape(n, -1)[:, on].T.astype(np.float32)  # (objects, segments) cells in common
+        area = np.maximum(regions.sum(axis=(1, 2)), 1)[:, None]
+        factor = self._factor(*frame.image.shape[:2])
+        for c in np.nonzero((inside >= SHARE * area).sum(axis=0) >= 2)[0].tolist():
+            owner = claims.get(c)
+            here = regions.copy()  # the track holding segment c is where it was predicted to be
+            for j, k in enumerate(objs):
+                if live[k] is owner:
+                    here[j] = predicted[k]
+            if not covered(frame.small[c], here):  # a region around the objects, not their union
+                continue
+            who = claimants(frame.small[c], here)
+            tracks = [live[objs[j]] for j in who]
+            gain = [j for j, t in zip(who, tracks) if t is owner or id(t) not in held]
+            if not gain or (owner is not None and owner.prompt is not None and all(t is not owner for t in tracks)) \
+                    or not covered(frame.small[c], here[who]):
+                continue
+            cells = share_cells(frame.small[c], here[who])
+            crop, x, y = crops(frame.compact(np.array([c])))[0]
+            pixels = share_pixels(crop, x, y, factor, here[who])
+            if owner is not None and owner.prompt is not None:
+                del claims[c]
+            for i, (j, t) in enumerate(zip(who, tracks)):
+                if j in gain and (cells == i).any() and pixels[i].any():
+                    part = frame.add_part(c, cells == i, (pixels[i], x, y))
+                    claims[part], held[id(t)] = t, part
+                    regions[j] = frame.small[part]
+        return claims
 
     def _report(self, frame: SegmentFrame) -> sv.Detections:
         """The prompted objects (or every segment, in everything mode) seen this frame, with their
