@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from rtseg.masks import Crop, compact, from_crops
+from rtseg.masks import Crop, compact, from_crops, grid
 
 COEFFS = "mask_coeffs"  # Detections.data: (N, C) float32 mask coefficients of each segment
 CROPS = "mask_crops"  # Detections.data: (N, 4) the boxes, at the model's input size, masks are cut to
@@ -90,6 +90,8 @@ def grid_masks(dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.n
     protos = dets.metadata.get(PROTOTYPES)
     if dets.mask is None and protos is not None:
         return protos.grid(dets, shape, factor)
+    if isinstance(dets.mask, sv.CompactMask):
+        return grid(dets.mask, factor)
     return downscale(masks_of(dets, shape), factor)
 
 

@@ -334,9 +334,14 @@ def test_window_size_comes_from_the_option_or_the_config(tmp_path):
     assert load_config(config).output.window == (1920, 1080)
     args = parse(["track", "0", "--config", str(config), "--window-size", "960X540"])
     assert _config_from_args(args).output.window == (960, 540)  # the option overrides the file
-    for bad in ("big", "1280", "1280x720x3", "16x16", "-1x720"):
+    for bad in ("big", "1280", "1280x720x3", "16x16", "-1x720", "''"):
         config.write_text(f"output:\n  window_size: {bad}\n")
         with pytest.raises(RtsegError, match=r"output\.window_size"):  # naming the key
             load_config(config)
+    config.write_text("output:\n  video_size: ''\n")  # the video may be empty: the frame's size
+    assert load_config(config).output.video is None
+    config.write_text("output:\n  video_size: 1280\n")
+    with pytest.raises(RtsegError, match=r"output\.video_size"):
+        load_config(config)
     with pytest.raises(SystemExit):
         parse(["track", "0", "--window-size", "wide"])

@@ -168,8 +168,9 @@ class OutputConfig:
     def __post_init__(self) -> None:
         if len(self.codec) != 4:
             raise ValueError(f"output.codec must be a four-letter fourcc, got {self.codec!r}")
-        for key in ("window_size", "video_size"):  # WIDTHxHEIGHT (or, for the video, empty)
-            _wxh(getattr(self, key) or "32x32", key)
+        _wxh(self.window_size, "window_size")  # WIDTHxHEIGHT, or a ValueError naming the key
+        if self.video_size:  # empty: the frame's size
+            _wxh(self.video_size, "video_size")
         _check(self, "output", {"> 0": ("fps",), "[0, 1]": ("opacity",)})
 
 

@@ -24,7 +24,7 @@ class Renderer:
     def __init__(self, config: OutputConfig = OutputConfig()) -> None:
         self.config = config
         lookup = sv.ColorLookup.TRACK
-        self.masks = sv.MaskAnnotator(opacity=config.opacity, color_lookup=lookup)
+        self.palette = sv.ColorPalette.DEFAULT  # the masks' colours (paint_masks), as the annotators' below
         self.boxes = sv.BoxAnnotator(color_lookup=lookup, thickness=2)
         self.labels = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.45, text_padding=4,
                                         text_position=sv.Position.TOP_LEFT)
@@ -45,7 +45,7 @@ class Renderer:
             if dets.tracker_id is None:
                 dets.tracker_id = np.arange(1, len(dets) + 1)
             if dets.mask is not None:
-                paint_masks(out, dets, self.masks.color, self.config.opacity)
+                paint_masks(out, dets, self.palette, self.config.opacity)
             if self.config.boxes:
                 out = self.boxes.annotate(out, dets)
             if self.config.labels:

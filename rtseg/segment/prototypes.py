@@ -13,21 +13,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 import supervision as sv
 
 from rtseg.detections import COEFFS, CROPS
 from rtseg.masks import Crop
-
-
-def _cut(masks: np.ndarray) -> list[Crop]:
-    """(N, H, W) bool masks as (crop, x, y): each cut to its bounding box."""
-    out: list[Crop] = []
-    for m in masks:
-        x, y, w, h = cv2.boundingRect(m.view(np.uint8))
-        out.append((m[y:y + h, x:x + w], x, y))
-    return out
 
 
 class Prototypes:
@@ -61,7 +51,9 @@ class Prototypes:
         return out
 
     def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
-        """The masks of ``dets`` on a frame of ``shape`` (H, W), each as its box crop: (crop, x, y)."""
+        """The masks of ``dets`` on a frame of ``shape`` (H, W) as (crop, x, y): inside each box, or the
+        whole frame where ultralytics' own upsampling makes them (:func:`~rtseg.masks.from_crops` cuts
+        them to their masks' boxes)."""
         from ultralytics.utils import ops
 
         if len(dets) == 0:
@@ -69,11 +61,11 @@ class Prototypes:
         coeffs, crops = self._tensors(dets)
         if not self.retina:
             small = ops.process_mask(self.protos, coeffs, crops, self.input_shape, upsample=True)
-            return _cut((ops.scale_masks(small[None].float(), shape)[0] > 0.5).cpu().numpy())
+            return [(m, 0, 0) for m in (ops.scale_masks(small[None].float(), shape)[0] > 0.5).cpu().numpy()]
         boxes = ops.scale_boxes(self.input_shape, crops.clone(), shape)
         window = self._window(shape)
         if window is None:  # the letterbox padding is not whole prototype pixels: ultralytics' two-step upsampling
-            return _cut(ops.process_mask_native(self.protos, coeffs, boxes, shape).bool().cpu().numpy())
+            return [(m, 0, 0) for m in ops.process_mask_native(self.protos, coeffs, boxes, shape).bool().cpu().numpy()]
         return self._in_boxes(coeffs, boxes, shape, window)
 
     def _window(self, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:

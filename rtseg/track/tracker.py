@@ -18,8 +18,8 @@ import numpy as np
 import supervision as sv
 
 from rtseg.config import TrackerConfig
-from rtseg.detections import PROMPT, compact_of, concrete, grid_masks, take
-from rtseg.masks import crops, grid
+from rtseg.detections import PROMPT, concrete, grid_masks, take
+from rtseg.masks import crops
 from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
 from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
@@ -97,8 +97,8 @@ class PromptTracker:
         h, w = image.shape[:2]
         factor = self._factor(h, w)
         if self.everything:  # every segment is reported: its mask (box crops) is made anyway
-            masks = compact_of(dets, (h, w))
-            dets, small = concrete(dets, (h, w), masks), grid(masks, factor)
+            dets = concrete(dets, (h, w))
+            small = grid_masks(dets, (h, w), factor)
         else:  # only the reported objects' (and new prompts' candidates') full-size masks are made
             small = grid_masks(dets, (h, w), factor)
         keep = np.nonzero(small.sum(axis=(1, 2)) * factor * factor >= cfg.min_area * h * w)[0]
@@ -133,7 +133,7 @@ class PromptTracker:
         followed."""
         self.frame += 1
         h, w = image.shape[:2]
-        small = grid(compact_of(dets, (h, w)), self._factor(h, w))
+        small = grid_masks(dets, (h, w), self._factor(h, w))
         cents = centroids(small)
         by_id = {t.id: t for t in self.tracks if t.id and not t.lost}
         keep = []
