@@ -5,6 +5,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
     .venv/bin/python tests/pin_quality.py
     .venv/bin/python tests/pin_quality.py --camera   # only the camera-resolution figures (#15)
     .venv/bin/python tests/pin_quality.py --showcase-320   # only object 1 of the showcase at imgsz 320 (#14)
+    .venv/bin/python tests/pin_quality.py --sweep   # only the steadiness sweep's figures (#14)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -32,6 +33,8 @@ from rtseg.train.quality import measure  # noqa: E402
 
 from conftest import SHOWCASE, CachingSegmenter, ground_truth, prompts_of, run_labels  # noqa: E402
 from test_models import PROMISE as MODEL_METRICS  # noqa: E402
+from test_sweep import FRAMES as SWEEP_FRAMES, PINNED_SEED  # noqa: E402
+from rtseg.bench.sweep import run_sweep  # noqa: E402
 from test_tracking import (  # noqa: E402
     CAMERA_SCENE, CAMERA_SIZES, KINDS, PROMISE, SHOWCASE_320, camera_key, id_switches, swaps, track_keyframes,
     track_showcase_at_320,
@@ -39,7 +42,8 @@ from test_tracking import (  # noqa: E402
 
 
 def main() -> None:
-    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"]):  # each run writes: no --help, no typo, runs one
+    # each run writes: no --help, no typo, runs one
+    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"], ["--sweep"]):
         sys.exit(__doc__)
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
@@ -52,6 +56,9 @@ def main() -> None:
         return
     if sys.argv[1:] == ["--showcase-320"]:
         store(showcase_320_pin(config, scorer))
+        return
+    if sys.argv[1:] == ["--sweep"]:
+        store(sweep_pins(config, segmenter.inner, scorer, tmp))
         return
     videos = {s: tmp / s for s in PROMISE}
     for s, v in videos.items():
@@ -88,6 +95,7 @@ def main() -> None:
             print(name, "everything id switches", out[f"everything-idsw/{name}"], flush=True)
     out.update(camera_pins(config, segmenter, scorer, tmp))
     out.update(showcase_320_pin(config, scorer))
+    out.update(sweep_pins(config, segmenter.inner, scorer, tmp))
     write_dataset(tmp / "holdout", 80, seed=4242, size=(640, 480), val_fraction=1.0)
     q = measure(tmp / "holdout", config)
     for metric in MODEL_METRICS:
@@ -117,6 +125,14 @@ def showcase_320_pin(config, scorer) -> dict:
     res = evaluate_arrays(track_showcase_at_320(config, scorer), ground_truth(SHOWCASE), objects=[1])
     print(SHOWCASE_320, round(res["objects"]["1"]["J"], 4), flush=True)
     return {SHOWCASE_320: round(res["objects"]["1"]["J"], 4)}
+
+
+def sweep_pins(config, segmenter, scorer, tmp: Path) -> dict:
+    """The steadiness sweep at the pinned seed (tests/test_sweep.py)."""
+    result = run_sweep(lambda: Session(config, segmenter=segmenter, text_scorer=scorer), tmp / "sweep",
+                       PINNED_SEED, SWEEP_FRAMES, progress=print)
+    return {"sweep/min-J": round(result["min_J"], 4), "sweep/mean-J": round(result["mean_J"], 4),
+            "sweep/flicker": round(result["flicker"], 4)}
 
 
 def store(out: dict) -> None:

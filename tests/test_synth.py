@@ -204,3 +204,21 @@ def test_camera_sizes_scale_the_scene(tmp_path, size):
         ring = (cv2.dilate(mask, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0)
         assert np.abs(frame[inside].mean(0) - [b, g, r]).max() < 20
         assert (np.abs(frame[ring].astype(int) - [b, g, r]).max(1) < 30).mean() < 0.01  # nothing drawn outside
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sweep_scenes_move_in_a_straight_line_beside_a_same_colour_object(seed):
+    from rtseg.synth.scenarios import build_scenario
+
+    for size in ((640, 480), (1280, 720)):
+        s = size[0] / 640 if size[1] / 480 > size[0] / 640 else size[1] / 480
+        lone, _ = build_scenario("lone", np.random.default_rng(seed), 40, *size, colour="white")
+        (a, b), _ = build_scenario("pair", np.random.default_rng(seed), 40, *size, colour="black")
+        assert len(lone) == 1 and lone[0].colour == "white"
+        assert a.colour == b.colour == "black" and a.shape != b.shape
+        for p in (lone[0], a, b):
+            step = np.diff(p.pos, axis=0)
+            assert np.allclose(step, step[0]) and 2 * s - 1e-9 <= np.hypot(*step[0]) <= 12 * s + 1e-9
+            assert (p.pos >= p.radius[:, None] - 1e-9).all() and (p.pos <= np.array(size) - p.radius[:, None] + 1e-9).all()
+        gap = np.hypot(*(a.pos - b.pos).T) - a.radius - b.radius  # between their circumscribed circles
+        assert np.allclose(gap, gap[0]) and 0 <= gap[0] <= 12 * s + 1e-9

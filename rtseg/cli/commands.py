@@ -238,7 +238,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.what == "video":
         from rtseg.synth.video import write_video
 
-        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps, depth=args.depth)
+        meta = write_video(args.out, args.scenario, args.seed, args.frames, args.size, args.fps,
+                           background=args.background, depth=args.depth, colour=args.colour)
         print(f"wrote {args.out}: {meta['frames']} frames, {len(meta['objects'])} objects ({args.scenario})")
     else:
         from rtseg.synth.dataset import write_dataset

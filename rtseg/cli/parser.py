@@ -201,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv_.add_argument("--fps", type=float, default=30.0)
     sv_.add_argument("--depth", action="store_true",
                      help="also depth/%%05d.png (16-bit mm), the camera intrinsics and the true 3D centroids")
+    from rtseg.synth.world import BACKGROUNDS, COLOURS
+
+    sv_.add_argument("--background", choices=BACKGROUNDS, help="the background kind (default: drawn by the seed)")
+    sv_.add_argument("--colour", choices=COLOURS, help="object 1's colour in the lone and pair scenarios")
     sd = ssub.add_parser("dataset", help="YOLO-seg images and labels plus captioned masked crops")
     sd.add_argument("out")
     sd.add_argument("--n", type=int, default=2000)

@@ -1,0 +1,87 @@
+"""The steadiness sweep (#14): every named colour x every background kind x {alone, beside an object
+of the same colour}, one object in a straight line, clicked once on the first frame.
+
+Each case is a short video made on the spot (``lone`` / ``pair`` scenarios of
+:mod:`rtseg.synth.scenarios`, any seed), so the figures cannot be tuned to one sample. Per case: the
+per-frame IoU of object 1's mask against the ground truth, its mean (J), and the frames whose IoU
+drops by more than :data:`FLICKER_DROP` from the frame before (flicker: the mask losing part of the
+object for a frame and getting it back).
+
+    .venv/bin/python benchmarks/sweep.py --seed 5 --json out/sweep-5.json
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rtseg.output.records import label_map
+from rtseg.output.png import read_index_png
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, TextPrompt
+from rtseg.session import Session
+from rtseg.synth.video import write_video
+from rtseg.synth.world import BACKGROUNDS, COLOURS
+
+SCENES = ("lone", "pair")
+FLICKER_DROP = 0.1
+
+
+def cases() -> list[tuple[str, str, str]]:
+    """(colour, background, scene) of every case, in a fixed order."""
+    return list(itertools.product(COLOURS, BACKGROUNDS, SCENES))
+
+
+def frame_ious(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """IoU per frame of two (T, H, W) bool stacks (1.0 where both are empty)."""
+    inter = np.logical_and(pred, truth).sum((1, 2))
+    union = np.logical_or(pred, truth).sum((1, 2))
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def flicker(ious: np.ndarray) -> int:
+    """How many frames lose more than FLICKER_DROP of IoU against the frame before.
+
+    >>> flicker(np.array([0.9, 0.95, 0.7, 0.94, 0.9]))
+    1
+    """
+    return int((np.diff(ious) < -FLICKER_DROP).sum())
+
+
+def run_case(video: Path, make_session: Callable[[], Session], kind: str = "point") -> np.ndarray:
+    """Per-frame IoU of object 1, prompted on the first frame (its point, box or text), over one video."""
+    meta = json.loads((video / "objects.json").read_text())
+    p = meta["objects"][0]["prompts"]
+    session = make_session()
+    session.add({"point": lambda: PointPrompt((tuple(p["point"]),), (1,)), "box": lambda: BoxPrompt(tuple(p["box"])),
+                 "text": lambda: TextPrompt(p["text"])}[kind]())
+    pred, truth = [], []
+    for i, result in enumerate(session.run(video / "video.mp4")):
+        labels = label_map(result.detections, result.image.shape[:2])
+        pred.append(labels == 1)  # the first prompt's track is id 1
+        truth.append(read_index_png(video / "gt" / f"{i:05d}.png") == 1)
+    return frame_ious(np.stack(pred), np.stack(truth))
+
+
+def run_sweep(make_session: Callable[[], Session], folder: Path, seed: int, frames: int = 30,
+              size: tuple[int, int] = (640, 480), progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Make and score every case (case k of seed s drawn with seed ``s * len(cases()) + k``); returns the
+    summary and the per-case figures."""
+    rows = []
+    for k, (colour, background, scene) in enumerate(cases()):
+        video = folder / f"{scene}-{colour}-{background}"  # each case its own shapes, sizes and path
+        write_video(video, scene, seed * len(cases()) + k, frames=frames, size=size, background=background,
+                    colour=colour)
+        ious = run_case(video, make_session)
+        rows.append({"colour": colour, "background": background, "scene": scene, "J": float(ious.mean()),
+                     "flicker": flicker(ious), "ious": [round(float(v), 4) for v in ious]})
+        if progress:
+            progress(f"{scene:5s} {colour:7s} {background:9s} J {ious.mean():.3f} flicker {rows[-1]['flicker']}")
+    js = np.array([r["J"] for r in rows])
+    drops = sum(r["flicker"] for r in rows)
+    return {"seed": seed, "frames": frames, "size": list(size), "cases": len(rows),
+            "min_J": float(js.min()), "mean_J": float(js.mean()),
+            "flicker": drops / (len(rows) * (frames - 1)), "rows": rows}
