@@ -78,6 +78,8 @@ class TrackerConfig:
         grid: long side of the grid that association works on (masks are downscaled to it).
         coast: frames a lost object keeps being matched by its motion-predicted mask.
         max_age: frames an unprompted segment track survives (and is matched) unseen.
+        memory: in everything mode, frames a lost track is remembered unseen: a new segment near
+            where its motion puts it, that looks like it, is its object back with its id.
         young: a lost object is re-acquired only by segments tracked for at most this many frames
             (an established segment is another object).
         min_area: segments smaller than this fraction of the frame are ignored.
@@ -93,6 +95,7 @@ class TrackerConfig:
     grid: int = 160
     coast: int = 30
     max_age: int = 5
+    memory: int = 60
     young: int = 45
     min_area: float = 0.0002
     text_keep: float = 0.8
@@ -102,7 +105,7 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         _check(self, "tracker", {"[0, 1]": ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min",
                                             "momentum"),
-                                 ">= 1": ("max_growth", "grid", "coast", "max_age", "young")})
+                                 ">= 1": ("max_growth", "grid", "coast", "max_age", "memory", "young")})
 
 
 @dataclass(frozen=True)
