@@ -64,12 +64,13 @@ def distances(tracks: list[Track], points: np.ndarray, now: int, shape: tuple[in
 
 def gates(tracks: list[Track], now: int) -> np.ndarray:
     """(K,) float: how far from its path each lost track may come back, in grid cells: its size
-    (twice its radius at its largest) and a quarter of the way its velocity carried it."""
+    (twice its radius at its largest) and half the way its velocity carried it (the velocity of a
+    mask going behind something lags the object's)."""
     if not tracks:
         return np.zeros(0)
     radius = np.sqrt(np.array([t.peak for t in tracks], float) / np.pi)
     moved = np.array([np.hypot(*t.velocity) * (now - t.seen) for t in tracks])
-    return 2 * radius + 0.25 * moved
+    return 2 * radius + 0.5 * moved
 
 
 def reidentify(lost: list[Track], frame: SegmentFrame, idx: np.ndarray, now: int, embedder: Embedder,
