@@ -86,6 +86,10 @@ class TrackerConfig:
         text_keep: a lost text object is re-acquired when a segment scores at least this fraction of
             the similarity it had at acquisition.
         appearance_min: least appearance similarity (cosine, 0..1) to re-acquire a point/box object.
+        reidentify_min: least appearance similarity to re-identify a lost track in everything mode
+            (lower than ``appearance_min``: only segments near its path are compared; with the colour
+            embedder, the objects coming back scored 0.66-1.0 on the synthetic samples, other objects
+            near their paths at most 0.57).
         momentum: weight of the previous velocity in the velocity estimate.
     """
 
@@ -100,11 +104,12 @@ class TrackerConfig:
     min_area: float = 0.0002
     text_keep: float = 0.8
     appearance_min: float = 0.75
+    reidentify_min: float = 0.65
     momentum: float = 0.5
 
     def __post_init__(self) -> None:
         _check(self, "tracker", {"[0, 1]": ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min",
-                                            "momentum"),
+                                            "reidentify_min", "momentum"),
                                  ">= 1": ("max_growth", "grid", "coast", "max_age", "memory", "young")})
 
 

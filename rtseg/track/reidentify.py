@@ -79,7 +79,7 @@ def reidentify(lost: list[Track], frame: SegmentFrame, idx: np.ndarray, now: int
 
     A pair qualifies when the segment's centroid is within the track's gate (:func:`gates`) of its
     path (:func:`distances`), its area is at most ``config.max_growth`` times the largest the track had,
-    and its appearance embedding is at least ``config.appearance_min`` similar to the track's last
+    and its appearance embedding is at least ``config.reidentify_min`` similar to the track's last
     one (``Track.embedding``); pairs are matched one-to-one, the nearer and more alike first."""
     lost = [t for t in lost if t.embedding is not None]
     if not lost or len(idx) == 0:
@@ -92,6 +92,6 @@ def reidentify(lost: list[Track], frame: SegmentFrame, idx: np.ndarray, now: int
         return {}
     emb = embeddings(embedder, frame, idx[cols])  # only for segments some lost track may be
     sims = np.stack([t.embedding[0] for t in lost]) @ emb.T  # type: ignore[index]
-    score = np.where((near[:, cols] > 0) & (sims >= config.appearance_min), sims * near[:, cols], 0.0)
+    score = np.where((near[:, cols] > 0) & (sims >= config.reidentify_min), sims * near[:, cols], 0.0)
     rows, picked = match(score, 1e-6)
     return {int(idx[cols[c]]): lost[r] for r, c in zip(rows, picked)}
