@@ -57,7 +57,7 @@ class PromptTracker:
         self.prompts: dict[int, Prompt] = {}
         self._next_id = 1
         self.frame = 0  # frames seen (updated or carried)
-        self._previous: tuple[int, SegmentFrame] | None = None  # the last update's frame (everything mode)
+        self._previous: SegmentFrame | None = None  # the last update's frame (everything mode)
 
     def add(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the id its object will carry."""
@@ -126,13 +126,14 @@ class PromptTracker:
         # New segment tracks for what nobody claimed; drop stale unprompted tracks.
         if self.everything:
             self._births(frame)
-        for c in [] if self.everything else range(len(frame.small)):
-            if c not in frame.owner:
-                frame.owner[c] = self._new_track(frame, c)
+        else:
+            for c in range(len(frame.small)):
+                if c not in frame.owner:
+                    frame.owner[c] = self._new_track(frame, c)
         self.tracks = [t for t in self.tracks if t.prompt is not None
                        or t.lost <= (cfg.memory if self.everything and t.id else cfg.max_age)]
         if self.everything:
-            self._previous = (self.frame, frame)
+            self._previous = frame
         return self._report(frame)
 
     def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
@@ -250,14 +251,13 @@ class PromptTracker:
 
     def _reidentify(self, frame: SegmentFrame) -> None:
         """Everything mode: give the tracks lost this frame their looks (their segments' embeddings in
-        the previous frame), and lost tracks' objects back their segments (:mod:`rtseg.track.reidentify`)."""
+        the last update's frame), and lost tracks' objects back their segments (:mod:`rtseg.track.reidentify`)."""
         lost = [t for t in self.tracks if t.id and t.prompt is None and t.lost]
-        if self._previous is not None:
-            seen, previous = self._previous
-            gone = {id(t) for t in lost if t.seen == seen}
-            idx = np.array([c for c, t in previous.owner.items() if id(t) in gone], dtype=int)
+        if self._previous is not None:  # the tracks it held that are lost now were lost since
+            gone = {id(t) for t in lost}
+            idx = np.array([c for c, t in self._previous.owner.items() if id(t) in gone], dtype=int)
             if len(idx):
-                embeddings(self.embedder, previous, idx)  # kept in each track's .embedding
+                embeddings(self.embedder, self._previous, idx)  # kept in each track's .embedding
         free = np.array([c for c in range(len(frame.small)) if c not in frame.owner], dtype=int)
         free = free[~duplicates(frame.small, free, np.array(sorted(frame.owner), dtype=int))]
         for c, t in reidentify(lost, frame, free, self.frame, self.embedder, self.config).items():
