@@ -5,6 +5,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
     .venv/bin/python tests/pin_quality.py
     .venv/bin/python tests/pin_quality.py --camera   # only the camera-resolution figures (#15)
     .venv/bin/python tests/pin_quality.py --showcase-320   # only object 1 of the showcase at imgsz 320 (#14)
+    .venv/bin/python tests/pin_quality.py --everything     # only --everything's HOTA and ID switches (#14)
     .venv/bin/python tests/pin_quality.py --sweep   # only the steadiness sweep's figures (#14)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
@@ -24,6 +25,7 @@ import conftest  # noqa: E402,F401  (sets the offline environment first)
 
 from rtseg.config import load_config, override  # noqa: E402
 from rtseg.evaluate import evaluate_arrays  # noqa: E402
+from rtseg.mot import evaluate_mot  # noqa: E402
 from rtseg.session import Session  # noqa: E402
 from rtseg.segment.fastsam import FastSAMSegmenter  # noqa: E402
 from rtseg.synth.dataset import write_dataset  # noqa: E402
@@ -42,8 +44,8 @@ from test_tracking import (  # noqa: E402
 
 
 def main() -> None:
-    # each run writes: no --help, no typo, runs one
-    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"], ["--sweep"]):
+    only = ([], ["--camera"], ["--showcase-320"], ["--everything"], ["--sweep"])
+    if sys.argv[1:] not in only:  # each run writes: no --help, no typo, runs one
         sys.exit(__doc__)
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
@@ -64,6 +66,10 @@ def main() -> None:
     for s, v in videos.items():
         write_video(v, s, 11)  # the seed of the synth_video fixture
     videos["showcase"] = SHOWCASE
+    if sys.argv[1:] == ["--everything"]:
+        for name, video in videos.items():
+            store(everything_pins(name, video, config, segmenter))
+        return
     for name, video in videos.items():
         gt = ground_truth(video)
         for kind in KINDS:
@@ -89,10 +95,7 @@ def main() -> None:
             res = evaluate_arrays(run_labels(session, video), gt, objects=[1])
             out["web/showcase-point-1"] = round(res["objects"]["1"]["J"], 4)
             print(name, "web point object 1", out["web/showcase-point-1"], flush=True)
-        if name in ("crossing", "occlusion", "fast", "shake", "showcase"):
-            pred = run_labels(Session(config, everything=True, segmenter=segmenter), video)
-            out[f"everything-idsw/{name}"] = id_switches(pred, gt)
-            print(name, "everything id switches", out[f"everything-idsw/{name}"], flush=True)
+        out.update(everything_pins(name, video, config, segmenter))
     out.update(camera_pins(config, segmenter, scorer, tmp))
     out.update(showcase_320_pin(config, scorer))
     out.update(sweep_pins(config, segmenter.inner, scorer, tmp))
@@ -101,6 +104,18 @@ def main() -> None:
     for metric in MODEL_METRICS:
         out[f"models/{metric}"] = q[metric]
     store(out)
+
+
+def everything_pins(name: str, video: Path, config, segmenter) -> dict:
+    """``--everything``'s ID switches (tests/test_tracking.py) and HOTA (tests/test_mot.py) on the samples
+    those tests run."""
+    if name not in ("crossing", "occlusion", "fast", "shake", "showcase"):
+        return {}
+    pred, gt = run_labels(Session(config, everything=True, segmenter=segmenter), video), ground_truth(video)
+    out = {f"everything-idsw/{name}": id_switches(pred, gt),
+           f"everything-hota/{name}": round(evaluate_mot(pred, gt, name)["HOTA"], 4)}
+    print(name, "everything", out, flush=True)
+    return out
 
 
 def camera_pins(config, segmenter, scorer, tmp: Path) -> dict:

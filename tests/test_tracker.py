@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -136,3 +137,49 @@ def test_an_object_passing_in_front_of_another_is_not_shared_out():
         assert (big & dets.mask[-1]).sum() / (big | dets.mask[-1]).sum() >= 0.9, t
         if small_id in ids and len(dets) == 2:  # what the small one shows is its own (a part of its own segment)
             assert not (np.asarray(out.mask)[ids.index(small_id)] & ~dets.mask[0]).any(), t
+
+
+def test_everything_object_hidden_longer_than_max_age_comes_back_with_its_id():
+    """An object passes behind an occluder (hidden for 12 frames, more than ``max_age``) and comes
+    out the other side: the lost track is re-identified by its path and colours, not born again."""
+    tracker = PromptTracker(TrackerConfig(max_age=5), everything=True)
+    seen: list[list[int]] = []
+    every: set[int] = set()
+    for t in range(60):
+        x = 40 + 4 * t
+        objects = [obj(1, "yellow", "circle", x, 120, 18), obj(2, "green", "square", 160, 120, 45)]
+        out = tracker.update(*frame(objects, t))
+        every |= set(out.tracker_id.tolist())
+        if abs(x - 160) > 90:  # wholly in view
+            seen.append(ids_at(out, x, 120))
+    assert all(len(s) == 1 for s in seen) and len({s[0] for s in seen}) == 1, seen
+    assert len(every) == 2  # the circle and the occluder
+
+
+def test_everything_object_that_left_the_frame_comes_back_with_its_id():
+    tracker = PromptTracker(TrackerConfig(max_age=5), everything=True)
+    seen: list[list[int]] = []
+    for t in range(50):
+        x = 60 - 8 * t if t < 15 else -100 if t < 35 else -60 + 8 * (t - 35)  # out from t = 11 to 37
+        objects = [obj(1, "orange", "hexagon", x, 100), obj(2, "blue", "star", 250, 180)]
+        out = tracker.update(*frame(objects, t))
+        if x >= 20:
+            seen.append(ids_at(out, x, 100))
+    assert len(seen) > 10 and len({tuple(s) for s in seen}) == 1 and len(seen[0]) == 1, seen
+
+
+def test_everything_second_mask_of_an_object_is_not_a_new_object():
+    """The model gives one object a second, smaller mask (IoU 0.69: not a duplicate by IoU) from frame 3,
+    and from frame 8 only that one: one id throughout."""
+    tracker = PromptTracker(everything=True)
+    ids = []
+    for t in range(12):
+        image, dets = frame([obj(1, "red", "circle", 100 + 3 * t, 100, 30), obj(2, "blue", "cross", 250, 160)], t)
+        inner = cv2.erode(dets.mask[0].astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool)[None]
+        second = sv.Detections(xyxy=sv.mask_to_xyxy(inner).astype(float), mask=inner, confidence=np.array([0.9]),
+                               class_id=np.zeros(1, int))
+        if t >= 3:
+            dets = sv.Detections.merge([dets if t < 8 else dets[1:], second])
+        out = tracker.update(image, dets)
+        ids.append(ids_at(out, 100 + 3 * t, 100))
+    assert all(i == ids[0] for i in ids) and len(ids[0]) == 1, ids

@@ -78,12 +78,18 @@ class TrackerConfig:
         grid: long side of the grid that association works on (masks are downscaled to it).
         coast: frames a lost object keeps being matched by its motion-predicted mask.
         max_age: frames an unprompted segment track survives (and is matched) unseen.
+        memory: in everything mode, frames a lost track is remembered unseen: a new segment near
+            where its motion puts it, that looks like it, is its object back with its id.
         young: a lost object is re-acquired only by segments tracked for at most this many frames
             (an established segment is another object).
         min_area: segments smaller than this fraction of the frame are ignored.
         text_keep: a lost text object is re-acquired when a segment scores at least this fraction of
             the similarity it had at acquisition.
         appearance_min: least appearance similarity (cosine, 0..1) to re-acquire a point/box object.
+        reidentify_min: least appearance similarity to re-identify a lost track in everything mode
+            (lower than ``appearance_min``: only segments near its path are compared; with the colour
+            embedder, the objects coming back scored 0.66-1.0 on the synthetic samples, other objects
+            near their paths at most 0.57).
         momentum: weight of the previous velocity in the velocity estimate.
     """
 
@@ -93,16 +99,18 @@ class TrackerConfig:
     grid: int = 160
     coast: int = 30
     max_age: int = 5
+    memory: int = 60
     young: int = 45
     min_area: float = 0.0002
     text_keep: float = 0.8
     appearance_min: float = 0.75
+    reidentify_min: float = 0.65
     momentum: float = 0.5
 
     def __post_init__(self) -> None:
         _check(self, "tracker", {"[0, 1]": ("match_iou", "duplicate_iou", "min_area", "text_keep", "appearance_min",
-                                            "momentum"),
-                                 ">= 1": ("max_growth", "grid", "coast", "max_age", "young")})
+                                            "reidentify_min", "momentum"),
+                                 ">= 1": ("max_growth", "grid", "coast", "max_age", "memory", "young")})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class Track:
     lost: int = 0  # frames unseen
     seen: int = 0  # the frame its mask is from
     hits: int = 1
+    peak: int = 0  # the largest area it had
     score: float = 1.0  # text similarity at acquisition
     appearance: np.ndarray | None = None  # the object's embedding at acquisition
     embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then

@@ -24,6 +24,7 @@ from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
 from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
 from rtseg.track.associate import centroids, dedupe, iou_matrix, match, shift
+from rtseg.track.reidentify import duplicates, reidentify
 from rtseg.track.split import RECENT, SHARE, claimants, covered, share_cells, share_pixels
 from rtseg.track.state import SegmentFrame, Track
 
@@ -56,6 +57,7 @@ class PromptTracker:
         self.prompts: dict[int, Prompt] = {}
         self._next_id = 1
         self.frame = 0  # frames seen (updated or carried)
+        self._previous: SegmentFrame | None = None  # the last update's frame (everything mode)
 
     def add(self, prompt: Prompt) -> int:
         """Queue a prompt; returns the id its object will carry."""
@@ -106,6 +108,8 @@ class PromptTracker:
         keep = keep[dedupe(small[keep], scores, cfg.duplicate_iou)]
         frame = SegmentFrame(image, take(dets, keep), small[keep])
         self._continue_tracks(frame)  # frame.owner: segment index -> the track it continues
+        if self.everything:  # lost objects back with their ids (rtseg.track.reidentify)
+            self._reidentify(frame)
 
         # Bind pending prompts, then re-acquire lost prompted objects.
         for oid, prompt in list(self.pending):
@@ -120,11 +124,16 @@ class PromptTracker:
                 t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
 
         # New segment tracks for what nobody claimed; drop stale unprompted tracks.
-        for c in range(len(frame.small)):
-            if c not in frame.owner:
-                frame.owner[c] = self._new_track(frame, c)
-        self.tracks = [t for t in self.tracks if t.prompt is not None or t.lost <= cfg.max_age]
-
+        if self.everything:
+            self._births(frame)
+        else:
+            for c in range(len(frame.small)):
+                if c not in frame.owner:
+                    frame.owner[c] = self._new_track(frame, c)
+        self.tracks = [t for t in self.tracks if t.prompt is not None
+                       or t.lost <= (cfg.memory if self.everything and t.id else cfg.max_age)]
+        if self.everything:
+            self._previous = frame
         return self._report(frame)
 
     def carry(self, image: np.ndarray, dets: sv.Detections) -> sv.Detections:
@@ -155,7 +164,7 @@ class PromptTracker:
         cfg = self.config
         motion = (centroid - t.centroid) / max(self.frame - t.seen, 1)
         t.velocity = cfg.momentum * t.velocity + (1 - cfg.momentum) * motion
-        t.mask, t.centroid, t.area, t.seen = mask, centroid, area, self.frame
+        t.mask, t.centroid, t.area, t.seen, t.peak = mask, centroid, area, self.frame, max(t.peak, area)
 
     def _continue_tracks(self, frame: SegmentFrame) -> None:
         """Match tracks to segments one-to-one by the IoU of their motion-predicted masks (prompted
@@ -240,8 +249,34 @@ class PromptTracker:
                                       dtype=object)
         return out
 
+    def _reidentify(self, frame: SegmentFrame) -> None:
+        """Everything mode: give the tracks lost this frame their looks (their segments' embeddings in
+        the last update's frame), and lost tracks' objects back their segments (:mod:`rtseg.track.reidentify`)."""
+        lost = [t for t in self.tracks if t.id and t.prompt is None and t.lost]
+        if self._previous is not None:  # the tracks it held that are lost now were lost since
+            gone = {id(t) for t in lost}
+            idx = np.array([c for c, t in self._previous.owner.items() if id(t) in gone], dtype=int)
+            if len(idx):
+                embeddings(self.embedder, self._previous, idx)  # kept in each track's .embedding
+        free = np.array([c for c in range(len(frame.small)) if c not in frame.owner], dtype=int)
+        free = free[~duplicates(frame.small, free, np.array(sorted(frame.owner), dtype=int))]
+        for c, t in reidentify(lost, frame, free, self.frame, self.embedder, self.config).items():
+            self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
+            t.lost, t.hits = 0, t.hits + 1
+            frame.owner[c] = t
+
+    def _births(self, frame: SegmentFrame) -> None:
+        """Everything mode: a track for each segment nobody claimed, most confident first, except
+        for a second mask of an object already tracked (:func:`~rtseg.track.reidentify.duplicates`)."""
+        free = [c for c in range(len(frame.small)) if c not in frame.owner]
+        conf = frame.dets.confidence if frame.dets.confidence is not None else np.ones(len(frame.small))
+        for c in sorted(free, key=lambda c: -conf[c]):
+            if not duplicates(frame.small, np.array([c]), np.array(sorted(frame.owner), dtype=int))[0]:
+                frame.owner[c] = self._new_track(frame, c)
+
     def _new_track(self, frame: SegmentFrame, c: int) -> Track:
-        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]), seen=self.frame)
+        t = Track(mask=frame.small[c], centroid=frame.cents[c], area=int(frame.areas[c]), seen=self.frame,
+                  peak=int(frame.areas[c]))
         if self.everything:
             t.id = self._next_id
             self._next_id += 1
