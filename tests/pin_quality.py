@@ -5,6 +5,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
     .venv/bin/python tests/pin_quality.py
     .venv/bin/python tests/pin_quality.py --camera   # only the camera-resolution figures (#15)
     .venv/bin/python tests/pin_quality.py --showcase-320   # only object 1 of the showcase at imgsz 320 (#14)
+    .venv/bin/python tests/pin_quality.py --keyframes   # only the keyframe-mode figures (#14)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -39,7 +40,8 @@ from test_tracking import (  # noqa: E402
 
 
 def main() -> None:
-    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"]):  # each run writes: no --help, no typo, runs one
+    # each run writes: no --help, no typo, runs one
+    if sys.argv[1:] not in ([], ["--camera"], ["--showcase-320"], ["--keyframes"]):
         sys.exit(__doc__)
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
@@ -57,6 +59,12 @@ def main() -> None:
     for s, v in videos.items():
         write_video(v, s, 11)  # the seed of the synth_video fixture
     videos["showcase"] = SHOWCASE
+    if sys.argv[1:] == ["--keyframes"]:  # only keyframe mode (a few minutes)
+        pins: dict = {}
+        for name, video in videos.items():
+            pins.update(keyframe_pins(config, segmenter, scorer, name, video))
+        store(pins)
+        return
     for name, video in videos.items():
         gt = ground_truth(video)
         for kind in KINDS:
@@ -71,11 +79,7 @@ def main() -> None:
             if name == "crossing":
                 out[f"crossing-swaps/{kind}"] = swaps(pred, gt, 1, 2)
             print(name, kind, out[f"{name}/{kind}"], flush=True)
-        pred, segmented = track_keyframes(lambda keyframes: Session(
-            override(config, keyframes={"every": keyframes}), segmenter=segmenter, text_scorer=scorer), video, 4)
-        out[f"keyframes/{name}"] = round(evaluate_arrays(pred, gt)["overall"]["J"], 4)
-        out[f"keyframes-segmented/{name}"] = round(segmented, 3)
-        print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
+        out.update(keyframe_pins(config, segmenter, scorer, name, video))
         if name == "showcase":  # what tests/test_web.py clicks in the browser: object 1 by its point
             session = Session(config, segmenter=segmenter, text_scorer=scorer)
             session.add(prompts_of(video, "point")[0])
@@ -93,6 +97,16 @@ def main() -> None:
     for metric in MODEL_METRICS:
         out[f"models/{metric}"] = q[metric]
     store(out)
+
+
+def keyframe_pins(config, segmenter, scorer, name: str, video: Path) -> dict:
+    """Mean J and the share of frames segmented of a video tracked in keyframe mode (K=4)."""
+    pred, segmented = track_keyframes(lambda keyframes: Session(
+        override(config, keyframes={"every": keyframes}), segmenter=segmenter, text_scorer=scorer), video, 4)
+    out = {f"keyframes/{name}": round(evaluate_arrays(pred, ground_truth(video))["overall"]["J"], 4),
+           f"keyframes-segmented/{name}": round(segmented, 3)}
+    print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
+    return out
 
 
 def camera_pins(config, segmenter, scorer, tmp: Path) -> dict:
