@@ -99,6 +99,14 @@ def test_carried_masks_are_box_crops():
     assert masks.bbox_xyxy.tolist() == sv.mask_to_xyxy(np.asarray(masks)).tolist()
 
 
+def test_a_matching_resolution_of_a_pixel_or_two_gives_up_instead_of_failing():
+    image, labels = scene(shape(100, 120, kind="square"))
+    carrier = MaskCarrier(KeyframeConfig(every=8, scale=0.005))  # 320x240 -> 2x1: no half of it to search
+    carrier.start(image, (labels == 1)[None])
+    masks, fits = carrier.step(image)
+    assert fits is False and masks.shape == (1, H, W)
+
+
 def test_a_covered_object_no_longer_fits():
     image, labels = scene(shape(100, 120))
     carrier = MaskCarrier(KeyframeConfig(every=8))

@@ -69,9 +69,10 @@ class MaskCarrier:
         that does not, whose mask and the ones after it are left empty: the frame will be segmented)."""
         cfg = self.config
         small = self._small(image)
-        coarse = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        hs, ws = small.shape[:2]
+        coarse = cv2.resize(small, (ws // 2, hs // 2), interpolation=cv2.INTER_AREA) if min(hs, ws) >= 2 else None
         h, w = image.shape[:2]
-        to_full = np.diag([w / small.shape[1], h / small.shape[0], 1.0])
+        to_full = np.diag([w / ws, h / hs, 1.0])
         out: list[Crop] = [(np.zeros((0, 0), bool), 0, 0)] * len(self.keys)
         fits = True
         for i, t in enumerate(self.templates):

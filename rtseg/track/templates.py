@@ -85,9 +85,9 @@ class Finder:
     def __init__(self, radius: int, give_up: float) -> None:
         self.radius, self.give_up = max(2, radius), give_up
 
-    def find(self, t: Template, small: np.ndarray, coarse: np.ndarray) -> float:
-        """Move ``t`` to its best match in ``small`` near its predicted place and angle; returns the
-        fraction of its pixels that changed."""
+    def find(self, t: Template, small: np.ndarray, coarse: np.ndarray | None) -> float:
+        """Move ``t`` to its best match in ``small`` near its predicted place and angle (searched in
+        ``coarse`` first, unless None); returns the fraction of its pixels that changed."""
         guess = t.angle + t.spin
         found = self._match(t, small, guess, coarse=coarse)
         if found[1] > self.turn_when:
