@@ -25,7 +25,7 @@ import supervision as sv
 
 from rtseg.capture.sources import Frame, Source, open_source
 from rtseg.config import Config
-from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, masks_of, take
+from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, compact_of, masks_of, take
 from rtseg.errors import RtsegError, warn
 from rtseg.geometry import objects_3d
 from rtseg.prompt.clip import TextScorer
@@ -150,7 +150,7 @@ class Session:
             masks, fits = self.carrier.step(image)
             if fits:  # else: segment this frame after all
                 moved = take(self.keyframe, np.arange(len(self.keyframe)))  # a copy
-                moved.mask, moved.xyxy = masks, sv.mask_to_xyxy(masks).astype(float)
+                moved.mask, moved.xyxy = masks, masks.bbox_xyxy.astype(float)
                 dets = self.tracker.carry(image, moved)
                 self.carried += 1
                 return dets, {"carry": (time.perf_counter() - t0) * 1000}
@@ -162,7 +162,7 @@ class Session:
         dets = self.tracker.update(image, segments)
         t2 = time.perf_counter()
         if self.carrier is not None:
-            self.carrier.start(image, masks_of(dets, (h, w)))
+            self.carrier.start(image, compact_of(dets, (h, w)))
             self.keyframe, self.carried = dets, 0
         return dets, {**timings, "segment": (t1 - t0) * 1000, "track": (t2 - t1) * 1000}
 

@@ -7,6 +7,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
     .venv/bin/python tests/pin_quality.py --showcase-320   # only object 1 of the showcase at imgsz 320 (#14)
     .venv/bin/python tests/pin_quality.py --everything     # only --everything's HOTA and ID switches (#14)
     .venv/bin/python tests/pin_quality.py --sweep   # only the steadiness sweep's figures (#14)
+    .venv/bin/python tests/pin_quality.py --keyframes   # only the keyframe-mode figures (#14)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -44,7 +45,7 @@ from test_tracking import (  # noqa: E402
 
 
 def main() -> None:
-    only = ([], ["--camera"], ["--showcase-320"], ["--everything"], ["--sweep"])
+    only = ([], ["--camera"], ["--showcase-320"], ["--everything"], ["--sweep"], ["--keyframes"])
     if sys.argv[1:] not in only:  # each run writes: no --help, no typo, runs one
         sys.exit(__doc__)
     config = load_config(conftest.DEMO_CONFIG)
@@ -70,6 +71,12 @@ def main() -> None:
         for name, video in videos.items():
             store(everything_pins(name, video, config, segmenter))
         return
+    if sys.argv[1:] == ["--keyframes"]:  # only keyframe mode (a few minutes)
+        pins: dict = {}
+        for name, video in videos.items():
+            pins.update(keyframe_pins(config, segmenter, scorer, name, video))
+        store(pins)
+        return
     for name, video in videos.items():
         gt = ground_truth(video)
         for kind in KINDS:
@@ -84,11 +91,7 @@ def main() -> None:
             if name == "crossing":
                 out[f"crossing-swaps/{kind}"] = swaps(pred, gt, 1, 2)
             print(name, kind, out[f"{name}/{kind}"], flush=True)
-        pred, segmented = track_keyframes(lambda keyframes: Session(
-            override(config, keyframes={"every": keyframes}), segmenter=segmenter, text_scorer=scorer), video, 4)
-        out[f"keyframes/{name}"] = round(evaluate_arrays(pred, gt)["overall"]["J"], 4)
-        out[f"keyframes-segmented/{name}"] = round(segmented, 3)
-        print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
+        out.update(keyframe_pins(config, segmenter, scorer, name, video))
         if name == "showcase":  # what tests/test_web.py clicks in the browser: object 1 by its point
             session = Session(config, segmenter=segmenter, text_scorer=scorer)
             session.add(prompts_of(video, "point")[0])
@@ -115,6 +118,16 @@ def everything_pins(name: str, video: Path, config, segmenter) -> dict:
     out = {f"everything-idsw/{name}": id_switches(pred, gt),
            f"everything-hota/{name}": round(evaluate_mot(pred, gt, name)["HOTA"], 4)}
     print(name, "everything", out, flush=True)
+    return out
+
+
+def keyframe_pins(config, segmenter, scorer, name: str, video: Path) -> dict:
+    """Mean J and the share of frames segmented of a video tracked in keyframe mode (K=4)."""
+    pred, segmented = track_keyframes(lambda keyframes: Session(
+        override(config, keyframes={"every": keyframes}), segmenter=segmenter, text_scorer=scorer), video, 4)
+    out = {f"keyframes/{name}": round(evaluate_arrays(pred, ground_truth(video))["overall"]["J"], 4),
+           f"keyframes-segmented/{name}": round(segmented, 3)}
+    print(name, "keyframes", out[f"keyframes/{name}"], "segmented", segmented, flush=True)
     return out
 
 

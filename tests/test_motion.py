@@ -1,7 +1,9 @@
-"""Carrying masks between keyframes (rtseg/motion.py) on rendered shapes, and the keyframe loop."""
+"""Carrying masks between keyframes (rtseg/track/keyframes.py, rtseg/track/templates.py) on rendered
+shapes, and the keyframe loop."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import supervision as sv
@@ -10,6 +12,7 @@ from rtseg.config import Config
 from rtseg.evaluate import jaccard
 from rtseg.config import KeyframeConfig
 from rtseg.track.keyframes import MaskCarrier
+from rtseg.track.templates import Finder, Template
 from rtseg.session import Session
 from rtseg.prompt.prompts import PointPrompt
 from rtseg.synth.world import SceneObject, make_background, render
@@ -50,6 +53,58 @@ def test_a_turning_object_is_carried_with_its_turn():
     steps = carry([shape(150 + 3 * t, 120, angle=5.0 * t) for t in range(6)])
     assert all(fits for _, fits in steps)
     assert min(j for j, _ in steps) > 0.88
+
+
+def test_a_jump_beyond_the_fine_search_is_found_coarse_to_fine():
+    """A first move of 22, -14 px (no motion known yet): 11, -7 px at the matching resolution, past the
+    2 px of the fine search, so only the half-resolution search over the whole window finds it."""
+    steps = carry([shape(120, 120, kind="square", colour="green"), shape(142, 106, kind="square", colour="green")])
+    assert steps[0][1] is True and steps[0][0] > 0.9
+
+
+def test_a_turned_and_moved_object_is_found_at_its_angle():
+    """Turned 9 degrees and moved at once: matched unturned first, then turned where that put it."""
+    steps = carry([shape(150, 120), shape(156, 124, angle=9.0)])
+    assert steps[0][1] is True and steps[0][0] > 0.9
+
+
+@pytest.mark.parametrize("dx,dy", [(7, -11), (-16, 3), (0, 0)])
+def test_the_finder_recovers_a_translation(dx, dy):
+    """Coarse to fine alone (``give_up=1``: never the thorough search) puts the template within half
+    a pixel of where it moved, with no pixel changed."""
+    image, labels = scene(shape(160, 120, kind="cross", colour="orange"))
+    ys, xs = np.nonzero(labels == 1)
+    x0, y0 = int(xs.min()), int(ys.min())
+    weight = (labels[y0:ys.max() + 1, x0:xs.max() + 1] == 1).astype(np.uint8) * 255
+    template = Template.cut(image, weight, x0, y0)
+    assert template is not None
+    moved = np.roll(image, (dy, dx), axis=(0, 1))
+    coarse = cv2.resize(moved, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+    changed = Finder(radius=20, give_up=1.0).find(template, moved, coarse)
+    assert changed < 0.01 and abs(template.angle) < 1.0
+    assert np.allclose(template.offset, (dx, dy), atol=0.5)
+
+
+def test_carried_masks_are_box_crops():
+    image, labels = scene(shape(100, 120, kind="square"))
+    carrier = MaskCarrier(KeyframeConfig(every=8))
+    carrier.start(image, sv.CompactMask.from_dense((labels == 1)[None], sv.mask_to_xyxy((labels == 1)[None]),
+                                                   image_shape=(H, W)))
+    image, labels = scene(shape(108, 124, kind="square"), seed=1)
+    masks, fits = carrier.step(image)
+    assert fits and isinstance(masks, sv.CompactMask) and masks.shape == (1, H, W)
+    h, w = masks.crop(0).shape
+    assert w < W // 4 and h < H // 4
+    assert jaccard(masks[0], labels == 1) > 0.9
+    assert masks.bbox_xyxy.tolist() == sv.mask_to_xyxy(np.asarray(masks)).tolist()
+
+
+def test_a_matching_resolution_of_a_pixel_or_two_gives_up_instead_of_failing():
+    image, labels = scene(shape(100, 120, kind="square"))
+    carrier = MaskCarrier(KeyframeConfig(every=8, scale=0.005))  # 320x240 -> 2x1: no half of it to search
+    carrier.start(image, (labels == 1)[None])
+    masks, fits = carrier.step(image)
+    assert fits is False and masks.shape == (1, H, W)
 
 
 def test_a_covered_object_no_longer_fits():

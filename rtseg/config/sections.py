@@ -129,7 +129,7 @@ class KeyframeConfig:
     every: int = 1
     scale: float = 0.5
     search: int = 32
-    max_changed: float = 0.1
+    max_changed: float = 0.13
     min_inside: float = 0.95
 
     def __post_init__(self) -> None:
