@@ -219,6 +219,7 @@ def test_sweep_scenes_move_in_a_straight_line_beside_a_same_colour_object(seed):
         for p in (lone[0], a, b):
             step = np.diff(p.pos, axis=0)
             assert np.allclose(step, step[0]) and 2 * s - 1e-9 <= np.hypot(*step[0]) <= 12 * s + 1e-9
-            assert (p.pos >= p.radius[:, None] - 1e-9).all() and (p.pos <= np.array(size) - p.radius[:, None] + 1e-9).all()
+            r = p.radius[:, None]
+            assert (p.pos >= r - 1e-9).all() and (p.pos <= np.array(size) - r + 1e-9).all()
         gap = np.hypot(*(a.pos - b.pos).T) - a.radius - b.radius  # between their circumscribed circles
         assert np.allclose(gap, gap[0]) and 0 <= gap[0] <= 12 * s + 1e-9

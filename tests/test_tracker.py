@@ -183,3 +183,46 @@ def test_everything_second_mask_of_an_object_is_not_a_new_object():
         out = tracker.update(image, dets)
         ids.append(ids_at(out, 100 + 3 * t, 100))
     assert all(i == ids[0] for i in ids) and len(ids[0]) == 1, ids
+
+
+class _LooksByPlace:
+    """A fake embedder: a segment looks like ``looks[x // 16]`` by its left edge's column x (unit vectors)."""
+
+    def __init__(self, looks: list[np.ndarray]) -> None:
+        self.looks = [v / np.linalg.norm(v) for v in looks]
+
+    def encode_crops(self, image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        return np.stack([self.looks[int(np.nonzero(m.any(axis=0))[0][0]) // 16] for m in masks])
+
+
+def test_a_lost_object_is_found_where_its_motion_puts_it_by_looks_alone_elsewhere():
+    from rtseg.track.acquire import NEAR, reacquire
+    from rtseg.track.state import SegmentFrame, Track
+
+    masks = np.zeros((2, 48, 64), bool)
+    masks[0, 10:20, 2:12] = True  # where the lost object's motion puts it (columns 0-15)
+    masks[1, 10:20, 34:44] = True  # elsewhere (columns 32-47)
+    dets = sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(float), mask=masks, confidence=np.ones(2))
+    cfg = TrackerConfig()
+    mine, other = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    # both candidates 0.62 alike: below appearance_min (0.75), above NEAR * 0.75 (0.525)
+    look = 0.62 * mine + np.sqrt(1 - 0.62 ** 2) * np.array([0.0, 1.0, 0.0])
+    assert NEAR * cfg.appearance_min < float(look @ mine) < cfg.appearance_min
+    lost = Track(mask=masks[0], centroid=np.array([6.5, 14.5]), area=100, id=1,
+                 prompt=PointPrompt(((6, 14),), (1,)), lost=2, appearance=mine)
+    image = np.zeros((48, 64, 3), np.uint8)
+
+    def found(predicted, others_lost: int, others_look: np.ndarray = other) -> int | None:
+        held = Track(mask=np.zeros((48, 64), bool), centroid=np.zeros(2), area=50, id=2,
+                     prompt=PointPrompt(((60, 40),), (1,)), lost=others_lost, appearance=others_look)
+        frame = SegmentFrame(image, dets, masks.copy())
+        embedder = _LooksByPlace([look, look, look, look])
+        return reacquire(lost, frame, [lost, held], embedder, cfg, predicted)
+
+    assert found(masks[0], others_lost=0) == 0  # where it should be: found on lesser likeness
+    assert found(None, others_lost=0) is None  # anywhere else it needs appearance_min
+    shifted = np.roll(masks[0], 32, axis=1)
+    assert found(shifted, others_lost=0) == 1  # the candidate at the predicted place, not the other one
+    # another object that looks more like the candidate: it can only be that one if that one is missing too
+    assert found(masks[0], others_lost=0, others_look=look) == 0
+    assert found(masks[0], others_lost=3, others_look=look) is None

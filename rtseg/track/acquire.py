@@ -4,7 +4,8 @@ object holds) and re-acquisition (a lost object is found again among new segment
 A lost object is re-acquired among new segments that overlap no other object: a text object when a
 segment's CLIP similarity to the text comes back near what it was at acquisition; a point or box
 object when a segment's appearance embedding is close to the object's and closer to it than to any
-other object's.
+other object's that is missing too. Where its motion says it should be (while it coasts), a
+segment needs less likeness (:data:`NEAR`): position and looks together are the evidence.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from rtseg.config import TrackerConfig
 from rtseg.prompt.prompts import PointPrompt, Prompt, TextPrompt
 from rtseg.prompt.select import select_box, select_point
 from rtseg.track.appearance import Embedder, TextEmbedder, embeddings, text_similarity
+from rtseg.track.associate import iou_matrix
 from rtseg.track.state import SegmentFrame, Track
+
+# Where the object's motion puts it, a segment needs this fraction of the usual likeness to be it.
+NEAR = 0.7
 
 
 def select(prompt: Prompt, frame: SegmentFrame, embedder: Embedder) -> tuple[int | None, float]:
@@ -34,9 +39,10 @@ def select(prompt: Prompt, frame: SegmentFrame, embedder: Embedder) -> tuple[int
 
 
 def reacquire(track: Track, frame: SegmentFrame, tracks: list[Track], embedder: Embedder,
-              config: TrackerConfig) -> int | None:
+              config: TrackerConfig, predicted: np.ndarray | None = None) -> int | None:
     """A new segment, overlapping no other object, that looks like lost ``track``'s object
-    (``tracks``: every track, for the other objects' appearances)."""
+    (``tracks``: every track, for the other objects' appearances). ``predicted``: where the object
+    would be by its motion (on the grid), while it coasts: a segment there needs less likeness."""
     ok = frame.free()
     for c, t in frame.owner.items():
         ok[c] &= t.hits <= config.young
@@ -47,16 +53,23 @@ def reacquire(track: Track, frame: SegmentFrame, tracks: list[Track], embedder: 
     idx = np.nonzero(ok)[0]
     if len(idx) == 0:
         return None
+    near = np.zeros(len(idx), bool)
+    if predicted is not None and predicted.any():
+        near = iou_matrix(predicted[None], frame.small[idx])[0] >= config.match_iou
     if isinstance(track.prompt, TextPrompt):
         assert isinstance(embedder, TextEmbedder)
         sims = text_similarity(embedder, track.prompt, frame, idx)
-        k = int(np.argmax(sims))
-        return int(idx[k]) if sims[k] >= config.text_keep * track.score else None
+        need = config.text_keep * track.score * np.where(near, NEAR, 1.0)
+        k = int(np.argmax(sims - need))
+        return int(idx[k]) if sims[k] >= need[k] else None
     if track.appearance is None:
         return None
     emb = embeddings(embedder, frame, idx)
     sims = emb @ track.appearance
-    k = int(np.argmax(sims))
-    others = [t.appearance for t in tracks if t.prompt is not None and t is not track and t.appearance is not None]
+    need = config.appearance_min * np.where(near, NEAR, 1.0)
+    k = int(np.argmax(sims - need))
+    # another object it looks more like, if that one is missing too (one seen this frame is not here)
+    others = [t.appearance for t in tracks if t.prompt is not None and t is not track and t.appearance is not None
+              and t.lost > 0]
     closer_to_other = bool(others) and float(np.max(np.stack(others) @ emb[k])) > sims[k]
-    return int(idx[k]) if sims[k] >= config.appearance_min and not closer_to_other else None
+    return int(idx[k]) if sims[k] >= need[k] and not closer_to_other else None

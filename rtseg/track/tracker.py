@@ -118,7 +118,8 @@ class PromptTracker:
                 self.pending.remove((oid, prompt))
                 self._bind(oid, prompt, c, frame, score=score)
         for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
-            c = reacquire(t, frame, self.tracks, self.embedder, cfg)
+            near = self._predict(t)[0] if t.lost <= cfg.coast else None
+            c = reacquire(t, frame, self.tracks, self.embedder, cfg, near)
             if c is not None:
                 self._bind(t.id, t.prompt, c, frame, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
                 t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
@@ -159,6 +160,12 @@ class PromptTracker:
         """How much an (h, w) frame's masks are downscaled for association (to ``config.grid``)."""
         return max(1, int(np.ceil(max(h, w) / self.config.grid)))
 
+    def _predict(self, *tracks: Track) -> np.ndarray:
+        """(N, h, w) bool: where the tracks' masks are now by their motion (10 frames ahead at most)."""
+        steps = np.array([min(self.frame - t.seen, 10) for t in tracks], float)
+        vel = np.array([t.velocity for t in tracks])
+        return shift(np.stack([t.mask for t in tracks]), vel[:, 0] * steps, vel[:, 1] * steps)
+
     def _observe(self, t: Track, mask: np.ndarray, centroid: np.ndarray, area: int) -> None:
         """Track ``t`` is where ``mask`` is this frame: its velocity follows the move since it was seen."""
         cfg = self.config
@@ -171,12 +178,7 @@ class PromptTracker:
         tracks win ties against hidden ones); unmatched tracks count the frames since they were seen."""
         cfg = self.config
         live = [t for t in self.tracks if t.lost <= (cfg.coast if t.prompt is not None else cfg.max_age)]
-        if live:
-            steps = np.array([min(self.frame - t.seen, 10) for t in live], float)  # 10 frames at most
-            vel = np.array([t.velocity for t in live])
-            predicted = shift(np.stack([t.mask for t in live]), vel[:, 0] * steps, vel[:, 1] * steps)
-        else:
-            predicted = np.zeros((0, *frame.small.shape[1:]), bool)
+        predicted = self._predict(*live) if live else np.zeros((0, *frame.small.shape[1:]), bool)
         iou = iou_matrix(predicted, frame.small)
         if live:  # a segment far larger than the track is an occluder or a union, not the object grown
             areas = np.array([t.area for t in live], float)[:, None]
