@@ -21,7 +21,7 @@ import numpy as np
 
 from rtseg.output.records import label_map
 from rtseg.output.png import read_index_png
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt, TextPrompt
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from rtseg.session import Session
 from rtseg.synth.video import write_video
 from rtseg.synth.world import BACKGROUNDS, COLOURS
@@ -55,11 +55,13 @@ def run_case(video: Path, make_session: Callable[[], Session], kind: str = "poin
     """Per-frame IoU of object 1, prompted on the first frame (its point, box or text), over one video."""
     meta = json.loads((video / "objects.json").read_text())
     p = meta["objects"][0]["prompts"]
+    make: dict[str, Callable[[], Prompt]] = {
+        "point": lambda: PointPrompt((tuple(p["point"]),), (1,)), "box": lambda: BoxPrompt(tuple(p["box"])),
+        "text": lambda: TextPrompt(p["text"])}
     session = make_session()
-    session.add({"point": lambda: PointPrompt((tuple(p["point"]),), (1,)), "box": lambda: BoxPrompt(tuple(p["box"])),
-                 "text": lambda: TextPrompt(p["text"])}[kind]())
+    session.add(make[kind]())
     pred, truth = [], []
-    for i, result in enumerate(session.run(video / "video.mp4")):
+    for i, result in enumerate(session.run(str(video / "video.mp4"))):
         labels = label_map(result.detections, result.image.shape[:2])
         pred.append(labels == 1)  # the first prompt's track is id 1
         truth.append(read_index_png(video / "gt" / f"{i:05d}.png") == 1)
@@ -70,7 +72,7 @@ def run_sweep(make_session: Callable[[], Session], folder: Path, seed: int, fram
               size: tuple[int, int] = (640, 480), progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Make and score every case (case k of seed s drawn with seed ``s * len(cases()) + k``); returns the
     summary and the per-case figures."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k, (colour, background, scene) in enumerate(cases()):
         video = folder / f"{scene}-{colour}-{background}"  # each case its own shapes, sizes and path
         write_video(video, scene, seed * len(cases()) + k, frames=frames, size=size, background=background,
