@@ -29,10 +29,7 @@ class Sample:
     def prompts(self, kind: str) -> list[Prompt]:
         if not self.objects:
             raise RtsegError(f"{self.name}: no objects.json, so no first-frame prompts to bench with")
-        make: dict[str, Callable[[dict], Prompt]] = {
-            "point": lambda o: PointPrompt((tuple(o["point"]),), (1,)),
-            "box": lambda o: BoxPrompt(tuple(o["box"])), "text": lambda o: TextPrompt(o["text"])}
-        return [make[kind](o) for o in self.objects]
+        return [prompt_of(o, kind) for o in self.objects]
 
     def mean_j(self, labels: list[np.ndarray] | np.ndarray) -> float | None:
         if self.gt is None:
@@ -40,6 +37,15 @@ class Sample:
         pred = np.stack(list(labels))
         return round(evaluate_arrays(pred, self.gt[: len(pred)],
                                      objects=[o["id"] for o in self.objects])["overall"]["J"], 4)
+
+
+def prompt_of(prompts: dict[str, Any], kind: str) -> Prompt:
+    """An object's first-frame prompt of one kind ("point", "box" or "text") from its ``prompts`` in
+    objects.json (as ``rtseg synth video`` writes them)."""
+    make: dict[str, Callable[[dict], Prompt]] = {
+        "point": lambda o: PointPrompt((tuple(o["point"]),), (1,)),
+        "box": lambda o: BoxPrompt(tuple(o["box"])), "text": lambda o: TextPrompt(o["text"])}
+    return make[kind](prompts)
 
 
 def load_sample(path: str | Path, frames: int) -> Sample:

@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rtseg.bench.samples import prompt_of
+from rtseg.evaluate import jaccard, load_folder
 from rtseg.output.records import label_map
-from rtseg.output.png import read_index_png
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt
 from rtseg.session import Session
 from rtseg.synth.video import write_video
 from rtseg.synth.world import BACKGROUNDS, COLOURS
@@ -33,13 +33,6 @@ FLICKER_DROP = 0.1
 def cases() -> list[tuple[str, str, str]]:
     """(colour, background, scene) of every case, in a fixed order."""
     return list(itertools.product(COLOURS, BACKGROUNDS, SCENES))
-
-
-def frame_ious(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """IoU per frame of two (T, H, W) bool stacks (1.0 where both are empty)."""
-    inter = np.logical_and(pred, truth).sum((1, 2))
-    union = np.logical_or(pred, truth).sum((1, 2))
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def flicker(ious: np.ndarray) -> int:
@@ -54,18 +47,11 @@ def flicker(ious: np.ndarray) -> int:
 def run_case(video: Path, make_session: Callable[[], Session], kind: str = "point") -> np.ndarray:
     """Per-frame IoU of object 1, prompted on the first frame (its point, box or text), over one video."""
     meta = json.loads((video / "objects.json").read_text())
-    p = meta["objects"][0]["prompts"]
-    make: dict[str, Callable[[], Prompt]] = {
-        "point": lambda: PointPrompt((tuple(p["point"]),), (1,)), "box": lambda: BoxPrompt(tuple(p["box"])),
-        "text": lambda: TextPrompt(p["text"])}
     session = make_session()
-    session.add(make[kind]())
-    pred, truth = [], []
-    for i, result in enumerate(session.run(str(video / "video.mp4"))):
-        labels = label_map(result.detections, result.image.shape[:2])
-        pred.append(labels == 1)  # the first prompt's track is id 1
-        truth.append(read_index_png(video / "gt" / f"{i:05d}.png") == 1)
-    return frame_ious(np.stack(pred), np.stack(truth))
+    session.add(prompt_of(meta["objects"][0]["prompts"], kind))
+    _, truth = load_folder(video / "gt")
+    return np.array([jaccard(label_map(r.detections, r.image.shape[:2]) == 1, gt == 1)  # the first prompt is id 1
+                     for r, gt in zip(session.run(str(video / "video.mp4")), truth)])
 
 
 def run_sweep(make_session: Callable[[], Session], folder: Path, seed: int, frames: int = 30,
