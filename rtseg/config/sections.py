@@ -10,6 +10,7 @@ _RULES: dict[str, Callable[[float], bool]] = {
     "(0, 1]": lambda v: 0 < v <= 1,
     ">= 1": lambda v: v >= 1,
     "> 0": lambda v: v > 0,
+    ">= 0": lambda v: v >= 0,
 }
 
 
@@ -47,6 +48,10 @@ class ModelConfig:
         retina_masks: full-size masks upsampled from the model's prototypes straight to the frame
             (True), or made at the inference size and resized to the frame (False: coarser edges).
             Either way only the reported objects' full-size masks are made.
+        refine: full-size masks' edges moved to the frame's colour edges by a guided filter
+            (:mod:`rtseg.segment.refine`) of this radius in prototype cells (a cell is 4 model-input
+            pixels, at the frame's scale: 4 pixels at 640x480 and imgsz 640, 12 at 1920x1080); 0: the
+            masks as the model gives them.
     """
 
     weights: str = "fastsam-s"
@@ -59,11 +64,12 @@ class ModelConfig:
     max_det: int = 100
     threads: int | None = None
     retina_masks: bool = True
+    refine: float = 1.0
 
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz % 32:
             raise ValueError(f"model.imgsz must be a positive multiple of 32, got {self.imgsz}")
-        _check(self, "model", {"[0, 1]": ("conf", "iou"), ">= 1": ("max_det", "threads")})
+        _check(self, "model", {"[0, 1]": ("conf", "iou"), ">= 1": ("max_det", "threads"), ">= 0": ("refine",)})
 
 
 @dataclass(frozen=True)

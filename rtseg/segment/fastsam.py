@@ -48,6 +48,8 @@ class FastSAMSegmenter:
         retina_masks: full-size masks (when :func:`~rtseg.detections.masks_of` makes them) upsampled from the model's
             prototypes straight to the frame (True), or made at the inference size and resized to
             the frame (False: coarser edges).
+        refine: full-size masks' edges snapped to the frame's colour edges within this many prototype
+            cells (:mod:`rtseg.segment.refine`); 0: ultralytics' masks, bit for bit.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class FastSAMSegmenter:
         max_det: int = 100,
         threads: int | None = None,
         retina_masks: bool = True,
+        refine: float = 1.0,
     ) -> None:
         prepare_ultralytics()
         from ultralytics import FastSAM
@@ -74,14 +77,14 @@ class FastSAMSegmenter:
         self.kwargs: dict[str, Any] = dict(device=self.device, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                            half=self.device.startswith("cuda") if half is None else half,
                            retina_masks=retina_masks, verbose=False)
-        self.threads = threads
+        self.threads, self.refine = threads, refine
         self.last_ms = 0.0
 
     @classmethod
     def from_config(cls, m: ModelConfig, weights: str | None = None) -> "FastSAMSegmenter":
         """The segmenter a config's ``model`` section describes (``weights`` overrides its weights)."""
         return cls(weights or m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads,
-                   m.retina_masks)
+                   m.retina_masks, m.refine)
 
     def view(self, m: ModelConfig) -> "FastSAMSegmenter":
         """This loaded model with the inference settings of ``m`` (a copy sharing the model; its
@@ -89,6 +92,7 @@ class FastSAMSegmenter:
         out = copy.copy(self)
         out.kwargs = {**self.kwargs, "imgsz": m.imgsz, "conf": m.conf, "iou": m.iou, "max_det": m.max_det,
                       "retina_masks": m.retina_masks}
+        out.refine = m.refine
         return out
 
     def __call__(self, image: np.ndarray) -> sv.Detections:
@@ -106,7 +110,7 @@ class FastSAMSegmenter:
         else:
             dets.mask = np.zeros((0, *image.shape[:2]), dtype=bool)
         dets.metadata[PROTOTYPES] = Prototypes(result.rtseg_protos, result.rtseg_input_shape,
-                                               self.kwargs["retina_masks"])
+                                               self.kwargs["retina_masks"], image, self.refine)
         self.last_ms = (time.perf_counter() - start) * 1000
         return dets
 

@@ -4,8 +4,9 @@ ultralytics makes a full-size mask for every segment of every frame (``process_m
 :class:`Prototypes` keeps the frame's prototypes and makes masks on demand, with ultralytics' own
 mask maths: on the tracker's coarse grid for every segment, and at the frame's size (bit for bit
 what ``process_mask_native`` gives, but computed inside each segment's box only, and kept as box
-crops: :mod:`rtseg.masks`) for the few objects that are reported. It is what
-``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
+crops: :mod:`rtseg.masks`) for the few objects that are reported, their edges then moved onto the
+frame's colour edges (:mod:`rtseg.segment.refine`, ``model.refine``; 0 keeps ultralytics' masks). It
+is what ``metadata[PROTOTYPES]`` holds (see :mod:`rtseg.detections`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 import supervision as sv
 
 from rtseg.detections import COEFFS, CROPS
 from rtseg.masks import Crop
+from rtseg.segment.refine import guided
 
 
 class Prototypes:
@@ -32,10 +35,15 @@ class Prototypes:
         input_shape: the letterboxed input's (H, W) that the prototypes are a quarter of.
         retina: full-size masks upsampled straight to the frame (True), or made at the input size and
             resized to the frame (False: ultralytics' ``retina_masks=False``; coarser edges).
+        image: the frame (BGR), for ``refine``.
+        refine: the full-size masks' edges snapped to the frame's colour edges within this many
+            prototype cells (:func:`rtseg.segment.refine.guided`); 0: ultralytics' masks as they are.
     """
 
-    def __init__(self, protos: Any, input_shape: tuple[int, int], retina: bool = True) -> None:
+    def __init__(self, protos: Any, input_shape: tuple[int, int], retina: bool = True,
+                 image: np.ndarray | None = None, refine: float = 0.0) -> None:
         self.protos, self.input_shape, self.retina = protos, input_shape, retina
+        self.image, self.refine = image, refine
 
     def _tensors(self, dets: sv.Detections) -> tuple[Any, Any]:
         import torch
@@ -53,7 +61,16 @@ class Prototypes:
     def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
         """The masks of ``dets`` on a frame of ``shape`` (H, W) as (crop, x, y): inside each box, or the
         whole frame where ultralytics' own upsampling makes them (:func:`~rtseg.masks.from_crops` cuts
-        them to their masks' boxes)."""
+        them to their masks' boxes); their edges refined when the frame is this ``shape``."""
+        made = self._made(dets, shape)
+        if self.refine <= 0 or self.image is None or self.image.shape[:2] != tuple(shape):
+            return made
+        h, w = self.input_shape
+        radius = round(4 * self.refine / min(h / shape[0], w / shape[1]))  # prototype cells, in frame pixels
+        return [guided(self.image, _cut(crop), radius) for crop in made]
+
+    def _made(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
+        """The model's masks of ``dets`` as (crop, x, y), bit for bit ultralytics'."""
         from ultralytics.utils import ops
 
         if len(dets) == 0:
@@ -123,6 +140,13 @@ class Prototypes:
         logits = ops.scale_masks(logits, (gh, gw))[0]  # crops the letterbox padding
         boxes: Any = ops.scale_boxes(self.input_shape, crops.clone(), shape) / factor
         return ops.crop_mask(logits.gt(0).byte(), boxes).bool().cpu().numpy()
+
+
+def _cut(crop: Crop) -> Crop:
+    """``crop`` cut to its mask's bounding box (a whole-frame mask to the object's box)."""
+    mask, x, y = crop
+    bx, by, bw, bh = cv2.boundingRect(mask.view(np.uint8)) if mask.size else (0, 0, 0, 0)
+    return (mask[by:by + bh, bx:bx + bw], x + bx, y + by) if bw else crop
 
 
 def _bilinear_taps(size_in: int, size_out: int, device: Any) -> Any:

@@ -245,7 +245,10 @@ class PromptTracker:
         masks at the frame's size (box crops): the only segments whose masks every frame needs."""
         report = [(c, t) for c, t in sorted(frame.owner.items()) if t.id and (self.everything or t.prompt is not None)]
         idx = np.array([c for c, _ in report], dtype=int)
-        out = concrete(take(frame.dets, idx), frame.image.shape[:2], frame.compact(idx))
+        masks = frame.compact(idx)
+        out = concrete(take(frame.dets, idx), frame.image.shape[:2], masks)
+        seen = masks.area > 0  # the box of the mask reported (refined edges may reach past the model's box)
+        out.xyxy[seen] = masks.bbox_xyxy[seen]
         out.tracker_id = np.array([t.id for _, t in report], dtype=int)
         out.data[PROMPT] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
