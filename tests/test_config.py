@@ -29,6 +29,7 @@ def test_demo_paths_resolve_to_bundled_models():
     ("model:\n  imgsz: 333\n", "multiple of 32"),
     ("model:\n  conf: high\n", "expected float"),
     ("tracker:\n  match_iou: 2\n", "match_iou"),
+    ("model:\n  refine: -1\n", "model.refine must be >= 0"),
     ("output:\n  codec: h264x\n", "fourcc"),
     ("keyframes:\n  every: 0\n", "keyframes.every"),
     ("keyframes:\n  min_inliers: 0.5\n", "unknown key 'min_inliers'"),
