@@ -146,7 +146,11 @@ def wait_status(page, *words: str, timeout: float = 60_000) -> str:
 
 
 def click_pixel(page, x: float, y: float) -> None:
-    """Click the first-frame image at pixel (x, y), wherever and however large the page shows it."""
+    """Click the first-frame image at pixel (x, y), wherever and however large the page shows it (once it
+    has loaded and been laid out: the status line can show the video before the image has arrived)."""
+    page.wait_for_function("() => { const i = document.querySelector('#first-frame img');"
+                           " return !!i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }",
+                           timeout=30_000)
     img = page.locator("#first-frame img")
     box = img.bounding_box()
     nw, nh = page.evaluate("() => { const i = document.querySelector('#first-frame img');"
