@@ -66,11 +66,7 @@ class SegmentFrame:
         self.small = np.concatenate([self.small, small[None]])
         self.cents = np.concatenate([self.cents, centroids(small[None])])
         self.areas = np.append(self.areas, int(small.sum()))
-        self.dets = take(self.dets, np.append(np.arange(n), c))  # the segment's row, with the part's box
-        mask, x, y = crop
-        ys, xs = np.nonzero(mask)
-        if len(xs):  # as sv.mask_to_xyxy gives it
-            self.dets.xyxy[n] = [x + xs.min(), y + ys.min(), x + xs.max(), y + ys.max()]
+        self.dets = take(self.dets, np.append(np.arange(n), c))  # the segment's row (a reported box is its mask's)
         self._crops[n] = crop
         return n
 
