@@ -10,7 +10,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 # Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo web test lint bench bench-hd bench-batch models samples clean
+.PHONY: setup demo web test lint bench bench-hd bench-batch gpu-kit models samples clean
 
 setup: $(VENV)/.installed
 
@@ -49,15 +49,35 @@ bench: setup
 		--out out/bench --json benchmarks/demo-cpu.json --md benchmarks/demo-cpu.md
 
 # Camera resolutions (#15): the showcase and the crowd at 1280x720 and 1920x1080, the crowd at 3840x2160,
-# against the bare forward in one run (about 15 minutes); then 2,000 frames at 3840x2160 for memory (about 15).
+# against the bare forward in one run (about 15 minutes); --everything on ffmpeg's testsrc2 at 1080p and 4K
+# (about 5; needs ffmpeg); then 2,000 frames at 3840x2160 for memory (about 15).
 HD_SAMPLES := $(foreach z,1280x720 1920x1080,out/samples-hd/showcase-$(z) out/samples-hd/crowd-$(z)) out/samples-hd/crowd-3840x2160
 bench-hd: setup
 	for z in 1280x720 1920x1080 3840x2160; do for s in showcase crowd; do \
 		$(BIN)/rtseg synth video out/samples-hd/$$s-$$z --scenario $$s --seed 11 --size $$z --frames 150 >/dev/null; done; done
 	$(BIN)/rtseg bench $(HD_SAMPLES) --frames 150 --runs forward,track-point,track-box,everything,live \
 		--out out/bench-hd --json benchmarks/hd-cpu.json --md benchmarks/hd-cpu.md
+	@command -v ffmpeg >/dev/null || { echo "bench-hd: ffmpeg is missing (it makes the testsrc2 videos): apt install ffmpeg"; exit 1; }
+	for z in 1920x1080 3840x2160; do ffmpeg -v error -y -f lavfi -i testsrc2=size=$$z:rate=30 -frames:v 150 \
+		-pix_fmt yuv420p out/samples-hd/testsrc2-$$z.mp4; done  # 9-12 segments a frame, most of them large
+	$(BIN)/rtseg bench out/samples-hd/testsrc2-1920x1080.mp4 out/samples-hd/testsrc2-3840x2160.mp4 --frames 150 \
+		--runs forward,everything --out out/bench-hd --json benchmarks/hd-testsrc2-cpu.json --md benchmarks/hd-testsrc2-cpu.md
 	$(BIN)/rtseg bench out/samples-hd/crowd-3840x2160 --frames 60 --runs forward --soak 2000 \
 		--out out/bench-4k --json benchmarks/soak-4k-cpu.json --md benchmarks/soak-4k-cpu.md
+
+# What benchmarks/gpu.sh needs on a lent GPU machine (Python 3.12, PyTorch, OpenCV, NumPy, SciPy; no
+# network, no ffmpeg): rtseg's other packages as wheels at this venv's versions, and the testsrc2 videos.
+GPU_WHEELS := ultralytics ultralytics-thop ultralytics-platform supervision pydeprecate defusedxml \
+	open_clip_torch ftfy wcwidth trackeval
+gpu-kit: setup
+	@command -v ffmpeg >/dev/null || { echo "gpu-kit: ffmpeg is missing (it makes the testsrc2 videos): apt install ffmpeg"; exit 1; }
+	rm -rf .gpu-kit && mkdir -p .gpu-kit/whl
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux2014_x86_64 -d .gpu-kit/whl $$($(BIN)/python -c "import importlib.metadata as m, sys; \
+		print(' '.join(f'{n}=={m.version(n)}' for n in sys.argv[1:]))" $(GPU_WHEELS))
+	for z in 1920x1080 3840x2160; do ffmpeg -v error -y -f lavfi -i testsrc2=size=$$z:rate=30 -frames:v 150 \
+		-pix_fmt yuv420p .gpu-kit/testsrc2-$$z.mp4; done
+	@du -sh .gpu-kit
 
 # rtseg batch with 1 and 2 workers over the same 8 videos (about 5 minutes), and the cost of starting Ray.
 bench-batch: setup

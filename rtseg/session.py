@@ -40,7 +40,8 @@ from rtseg.track.tracker import PromptTracker
 class FrameResult:
     """What one frame gave: the source frame, the tracked objects (dense Detections), and per-stage
     milliseconds (``segment`` and ``track`` on segmented frames, ``carry`` on frames carried from a
-    keyframe; the runner adds ``frame``, the main loop's whole work, and ``wait`` for live sources,
+    keyframe; the runner adds ``frame``, the frame's whole work (segmenting it, also when that was
+    done ahead on another thread, and tracking it), and ``wait`` for live sources,
     how old the frame was when the loop took it).
 
     The runner's output stage fills in the last four fields before the sinks see the result."""
@@ -132,12 +133,13 @@ class Session:
         self.tracker.reset()
         self.keyframe = None
 
-    def process(self, image: np.ndarray, segments: sv.Detections | None = None
+    def process(self, image: np.ndarray, segments: sv.Detections | None = None, segment_ms: float = 0.0
                 ) -> tuple[sv.Detections, dict[str, float]]:
         """Segment and track one BGR frame; returns the objects and per-stage milliseconds.
 
         ``segments``: the frame's segments, when the segmenter's answer for it is at hand already
-        (the web page's preview reuses its first frame's); the frame is not carried then."""
+        (the web page's preview reuses its first frame's; the runner segments ahead, see
+        :attr:`segments_every_frame`), and ``segment_ms`` what they cost; the frame is not carried then."""
         h, w = image.shape[:2]
         if self.size is None:
             self.size = (w, h)
@@ -158,13 +160,27 @@ class Session:
         t0 = time.perf_counter()
         if segments is None:
             segments = self.segmenter(image)
+            segment_ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         dets = self.tracker.update(image, segments)
         t2 = time.perf_counter()
         if self.carrier is not None:
             self.carrier.start(image, compact_of(dets, (h, w)))
             self.keyframe, self.carried = dets, 0
-        return dets, {**timings, "segment": (t1 - t0) * 1000, "track": (t2 - t1) * 1000}
+        return dets, {**timings, "segment": segment_ms, "track": (t2 - t1) * 1000}
+
+    @property
+    def on_accelerator(self) -> bool:
+        """Whether the model runs off the CPU (a GPU): its forward then leaves the CPU's cores free
+        (the runner writes outputs on several of them); on the CPU it takes them all."""
+        return getattr(self.segmenter, "device", "cpu") != "cpu"
+
+    @property
+    def segments_every_frame(self) -> bool:
+        """Whether every frame is segmented, whatever was tracked before (not keyframe mode, where
+        tracking decides which frames are): then a frame's segments can be made while the one
+        before it is tracked (:func:`rtseg.runner.run` does)."""
+        return self.carrier is None
 
     def _may_carry(self) -> bool:
         """Whether this frame may be carried from the keyframe instead of segmented: keyframe mode,
@@ -181,9 +197,13 @@ class Session:
             for frame in src:
                 yield self.step(frame)
 
-    def step(self, frame: Frame) -> FrameResult:
-        """Segment and track one source frame; with its depth image, place the objects in 3D too."""
-        dets, timings = self.process(frame.image)
+    def step(self, frame: Frame, segments: sv.Detections | None = None,
+             timings: dict[str, float] | None = None) -> FrameResult:
+        """Segment and track one source frame (or track its ``segments``, made already: ``timings``
+        has their ``segment`` milliseconds); with its depth image, place the objects in 3D too."""
+        before = timings or {}
+        dets, timings = self.process(frame.image, segments, before.get("segment", 0.0))
+        timings = {**before, **timings}
         if frame.depth is not None:
             t0 = time.perf_counter()
             self.locate(dets, frame.depth)

@@ -15,7 +15,7 @@ from rtseg.capture.replay import Replay, ReplayCamera
 from rtseg.capture.live import LiveSource
 from rtseg.cli import main
 
-from conftest import DEMO_CONFIG
+from conftest import DEMO_CONFIG, SHOWCASE
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,43 @@ def test_a_stand_in_costs_one_model_and_answers_with_another():
     assert timed.calls == 1 and len(out) == 2
     out.mask[:] = True
     assert not stand_in(frames[1]).mask.any()  # each call gets its own copy
+
+
+def test_premade_masks_are_the_prototypes_masks_made_before(segmenter):
+    import cv2
+
+    from rtseg.bench.models import Premade
+    from rtseg.detections import PROTOTYPES, take
+
+    ok, frame = cv2.VideoCapture(str(SHOWCASE / "video.mp4")).read()
+    dets = segmenter(frame)
+    assert ok and len(dets) >= 3
+    protos = dets.metadata[PROTOTYPES]
+    premade = Premade(protos, dets, frame.shape[:2])
+    some = take(dets, np.array([len(dets) - 1, 0]))  # a subset, in another order
+    for (a, ax, ay), (b, bx, by) in zip(premade.crops(some, frame.shape[:2]), protos.crops(some, frame.shape[:2])):
+        assert (ax, ay) == (bx, by) and np.array_equal(a, b) and not a.flags.writeable
+    assert np.array_equal(premade.full(some, frame.shape[:2]), protos.full(some, frame.shape[:2]))
+    assert np.array_equal(premade.grid(some, frame.shape[:2], 4), protos.grid(some, frame.shape[:2], 4))
+
+
+def test_a_waiting_forward_keeps_the_models_answers(report, synth_video, tmp_path):
+    data, _ = report
+    sample = synth_video("crossing")
+    code = main(["bench", str(sample), "--config", str(DEMO_CONFIG), "--frames", "24", "--quiet",
+                 "--forward-ms", "5", "--runs", "forward,track-point", "--out", str(tmp_path / "runs"),
+                 "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    waited = {r["run"]: r for r in json.loads((tmp_path / "r.json").read_text())["rows"]}
+    plain = {r["run"]: r for r in data["rows"]}
+    assert waited["forward"]["ms"]["forward"]["p50"] >= 5  # the wait, not the model
+    assert waited["track-point"]["mean_j"] == plain["track-point"]["mean_j"]  # the same segments, tracked
+    code = main(["bench", str(sample), "--config", str(DEMO_CONFIG), "--frames", "24", "--quiet", "--forward-ms",
+                 "5", "--device-masks", "--runs", "track-point", "--out", str(tmp_path / "runs"),
+                 "--json", str(tmp_path / "m.json")])
+    (premade,) = json.loads((tmp_path / "m.json").read_text())["rows"]
+    assert code == 0 and premade["mean_j"] == plain["track-point"]["mean_j"]  # the same masks, made before
+    assert main(["bench", str(sample), "--device-masks", "--runs", "track-point", "--quiet",
+                 "--out", str(tmp_path / "alone")]) == 2  # only beside a waiting forward
+    assert main(["bench", str(sample), "--forward-ms", "5", "--runs", "ultralytics-point", "--quiet",
+                 "--out", str(tmp_path / "peer")]) == 2  # a peer runs its own model: one line, no timing

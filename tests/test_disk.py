@@ -118,7 +118,8 @@ def test_disk_full_with_a_video_stops_while_the_video_can_be_finalised(small_dis
     assert lines[0] == f"rtseg: error: disk full: cannot write {disk / 'o.mp4'}"
     records, masks = check_whole(disk)
     assert 3 <= len(records) == len(masks) < 100
-    assert video_frames(disk / "o.mp4") == len(records)  # playable, every frame up to the stop
+    # playable, every frame up to the stop (configs/demo.yaml runs the model on the CPU: the writers take turns)
+    assert video_frames(disk / "o.mp4") == len(records)
     assert "moov" in mp4_boxes(disk / "o.mp4")
 
 
@@ -210,8 +211,8 @@ def test_kill_9_leaves_whole_files_and_an_mp4_without_its_index(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if (out / "m").is_dir() and len(os.listdir(out / "m")) >= 20:
-            break
+        if len(list((out / "m").glob("*.png"))) >= 20:  # whole masks only: the folder also holds the
+            break  # temporary file of the mask being written
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     proc.send_signal(signal.SIGKILL)

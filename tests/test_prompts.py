@@ -92,3 +92,22 @@ def test_malformed_prompts_file(tmp_path, text):
     f.write_text(text)
     with pytest.raises(RtsegError, match="prompts file"):
         load_prompts_file(f)
+
+
+def test_masked_crop_keeps_the_masks_pixels_and_greys_the_rest():
+    from rtseg.prompt.crops import FILL, masked_crop
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (60, 80, 3), np.uint8)
+    mask = np.zeros((60, 80), bool)
+    mask[5:40, 50:80] = rng.random((35, 30)) < 0.7  # cut by the frame's right edge: the square pads past it
+    out = masked_crop(image, mask, pad=0.1)
+    side = out.shape[0]
+    ox, oy = (50 + 80) // 2 - side // 2, (5 + 40) // 2 - side // 2  # the square's corner in the frame
+    ys, xs = np.mgrid[0:side, 0:side]
+    fy, fx = ys + oy, xs + ox
+    inside = (fy >= 0) & (fy < 60) & (fx >= 0) & (fx < 80)
+    on = np.zeros((side, side), bool)
+    on[inside] = mask[fy[inside], fx[inside]]
+    assert on.sum() == mask.sum()
+    assert np.array_equal(out[on], image[fy[on], fx[on]]) and (out[~on] == FILL).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,89 @@ def test_max_frames_and_a_sink_that_quits(demo_config):
     quitter = Quitter()
     assert run(frames(30), square_session(demo_config), [quitter]).frames < 30
     assert quitter.calls[-1] == "close"
+
+
+def test_a_frame_is_segmented_while_the_one_before_is_tracked(demo_config):
+    session = square_session(demo_config)
+    segmenter, update = session.segmenter, session.tracker.update
+    segmenting = [threading.Event() for _ in range(8)]
+    threads = set()
+
+    def segment(image):
+        segmenting[segmenter.t].set()
+        threads.add(threading.current_thread().name)
+        return segmenter(image)
+
+    def track(image, segments):
+        frame = len(tracked)
+        if frame + 1 < len(segmenting):  # the next frame's forward runs during this frame's tracking
+            assert segmenting[frame + 1].wait(timeout=20), f"frame {frame + 1} was not segmented meanwhile"
+        tracked.append(frame)
+        return update(image, segments)
+
+    tracked: list[int] = []
+    session.segmenter, session.tracker.update = segment, track
+    plain = Recorder()
+    assert run(frames(8), session, [plain]).frames == 8
+    assert tracked == list(range(8)) and threading.main_thread().name not in threads
+    assert [r.detections.mask[0][50, 20 + 5 * r.index] for r in plain.results] == [True] * 8  # each its own segments
+
+
+def test_keyframe_mode_segments_on_the_main_thread(demo_config):
+    from rtseg.config import override
+
+    session = square_session(override(demo_config, keyframes={"every": 3}))
+    assert not session.segments_every_frame
+    threads = set()
+    segmenter = session.segmenter
+
+    def segment(image):
+        threads.add(threading.current_thread().name)
+        return segmenter(image)
+
+    session.segmenter = segment
+    run(frames(6), session, [Recorder()])
+    assert threads == {threading.main_thread().name}
+
+
+def test_file_writers_write_a_frame_at_the_same_time_and_the_rest_after_them_beside_a_gpu(demo_config):
+    class Meeting(Recorder):
+        parallel = True
+
+        def __init__(self, meet: threading.Barrier, overlay: bool = False) -> None:
+            super().__init__(overlay)
+            self.meet = meet
+
+        def write(self, result) -> None:
+            self.meet.wait()  # the other writer must be writing this frame too, or this times out
+            super().write(result)
+
+    class After(Recorder):
+        def write(self, result) -> None:
+            assert [len(m.results) for m in meetings] == [result.index + 1] * 2
+            super().write(result)
+
+    meet = threading.Barrier(2, timeout=20)
+    meetings = [Meeting(meet), Meeting(meet, overlay=True)]
+    after = After()
+    session = square_session(demo_config)
+    session.segmenter.device = "cuda"  # the forward leaves the CPU's cores free
+    assert session.on_accelerator
+    run(frames(10), session, [*meetings, after])
+    assert len(after.results) == 10 and all(r.overlay is not None for r in meetings[1].results)
+    for sink in (*meetings, after):
+        assert sink.calls == ["open zeros live=False"] + ["write"] * 10 + ["close"]
+
+
+def test_with_the_model_on_the_cpu_the_file_writers_take_turns(demo_config):
+    class Writer(Recorder):
+        parallel = True
+
+        def write(self, result) -> None:
+            threads.add(threading.current_thread().name)
+            super().write(result)
+
+    threads: set[str] = set()
+    writers = [Writer(), Writer(overlay=True)]
+    run(frames(5), square_session(demo_config), writers)
+    assert threads == {"outputs"} and [len(w.results) for w in writers] == [5, 5]

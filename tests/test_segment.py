@@ -110,3 +110,53 @@ def test_refined_edges_are_closer_to_the_truth(demo_config):
             gains.append(jaccard(fine[best], gt == obj) - jaccard(plain[best], gt == obj))
     gains = np.array(gains)
     assert len(gains) >= 20 and np.median(gains) > 0.01 and gains.min() > -0.02, gains
+
+
+@pytest.mark.parametrize("size,imgsz,retina", [((640, 480), 640, True), ((1920, 1080), 640, True),
+                                               ((640, 470), 640, True), ((640, 480), 320, False)])
+def test_edges_refined_on_the_device_as_on_the_cpu(demo_config, monkeypatch, size, imgsz, retina):
+    """Beside a GPU the masks' edges are refined on it, in PyTorch (refine.guided_tensor), from masks
+    that never leave it: the same masks as OpenCV's refinement on the CPU. (The tensor path runs on the
+    CPU here; each of the mask-making paths: inside the boxes, whole-frame, input size.)"""
+    import cv2
+
+    m = demo_config.model
+    seg = FastSAMSegmenter(m.weights, "cpu", imgsz, m.conf, m.iou, retina_masks=retina, refine=1.0)
+    for image in frames(9)[::4]:
+        image = cv2.resize(image, size) if size[0] != 640 else np.ascontiguousarray(image[:size[1]])
+        dets = seg(image)
+        on_cpu = masks_of(dets, image.shape[:2])
+        monkeypatch.setattr(Prototypes, "refine_on_device", property(lambda self: True))
+        on_device = masks_of(dets, image.shape[:2])
+        monkeypatch.undo()
+        assert len(dets) > 0 and on_device.shape == on_cpu.shape
+        assert np.array_equal(on_device, on_cpu)
+        assert not np.array_equal(on_cpu, masks_of(seg.view(override(demo_config, model={"refine": 0}).model)(image),
+                                                   image.shape[:2]))  # the refinement changed something
+
+
+@pytest.mark.parametrize("shape,radius", [((1, 1), 1), ((2, 9), 2), ((30, 41), 4), ((57, 23), 12), ((120, 90), 24)])
+def test_guided_tensor_is_guided(shape, radius):
+    """refine.guided_tensor against refine.guided on a noisy image of a square and a mask of any size
+    (radius larger than the mask included), 2 pixels off the square: the same box, and at most a pixel
+    in 1,000 apart (float rounding; none here on the CPU)."""
+    import cv2
+    import torch
+
+    from rtseg.segment.refine import guided, guided_tensor
+
+    rng = np.random.default_rng(radius)
+    h, w = shape
+    image = cv2.GaussianBlur(rng.integers(0, 120, (h + 60, w + 60, 3), dtype=np.uint8), (5, 5), 0)
+    image[27:27 + h, 32:32 + w] += np.uint8(120)  # the object, where the mask is 2 px off
+    mask = np.ones(shape, bool)
+    a, ax, ay = guided(image, (mask, 30, 25), radius)
+    b, bx, by = guided_tensor(torch.from_numpy(image), (torch.from_numpy(mask), 30, 25), radius)
+    assert (ax, ay) == (bx, by) == (30 - radius, 25 - radius)
+    assert a.shape == tuple(b.shape) == (h + 2 * radius, w + 2 * radius)
+    assert (a != b.numpy()).mean() <= 1e-3
+    if min(shape) > 20:  # the edge moved towards the square's
+        truth, coarse = np.zeros_like(a), np.zeros_like(a)
+        truth[radius + 2:radius + 2 + h, radius + 2:radius + 2 + w] = True
+        coarse[radius:radius + h, radius:radius + w] = True
+        assert iou_matrix(a[None], truth[None])[0, 0] > iou_matrix(coarse[None], truth[None])[0, 0] + 0.02

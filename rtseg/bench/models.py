@@ -1,12 +1,17 @@
-"""Models for timing: the real FastSAM architectures without their weights, and a stand-in that
-costs what one model costs while answering what another said."""
+"""Models for timing: the real FastSAM architectures without their weights, a stand-in that
+costs what one model costs while answering what another said, and a forward that costs a wait."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import supervision as sv
+
+from rtseg.detections import COEFFS, CROPS, PROTOTYPES
+from rtseg.masks import Crop, dense
 
 
 def build_architecture(scale: str, folder: Path) -> str:
@@ -44,12 +49,18 @@ def build_architecture(scale: str, folder: Path) -> str:
 class StandIn:
     """A segmenter that costs what ``timed`` costs (it runs it and drops its answer) but answers what
     ``answers`` said about the same frame beforehand: the cost of a model without trained weights
-    (``--arch``), the behaviour of one with them (``--segments-from``)."""
+    (``--arch``), the behaviour of one with them (``--segments-from``). With ``premade``, the answers'
+    full-size masks are made beforehand too (:class:`Premade`)."""
 
-    def __init__(self, timed: Any, answers: Any, frames: list[np.ndarray]) -> None:
+    def __init__(self, timed: Any, answers: Any, frames: list[np.ndarray], premade: bool = False) -> None:
         self.timed, self.device, self.path = timed, timed.device, timed.path
         self.model, self.kwargs = timed.model, timed.kwargs
         self.answers = {_key(f): answers(f) for f in frames}
+        if premade:
+            for f in frames:
+                d = self.answers[_key(f)]
+                if d.metadata.get(PROTOTYPES) is not None:
+                    d.metadata[PROTOTYPES] = Premade(d.metadata[PROTOTYPES], d, f.shape[:2])
 
     def __call__(self, image: np.ndarray) -> Any:
         self.timed(image)
@@ -59,3 +70,51 @@ class StandIn:
 
 def _key(image: np.ndarray) -> bytes:
     return image[::7, ::7].tobytes()
+
+
+class Premade:
+    """A frame's lazy masks (:class:`~rtseg.detections.LazyMasks`) whose full-size masks, edges
+    refined, were made for every segment beforehand: what the CPU has left to do when a GPU makes them
+    (beside it the runner makes and refines them on the device, ``Prototypes.refine_on_device``, and
+    only copies the crops back; that copy and the kernels' launching are left out too: an upper bound,
+    as :class:`Waiting` is for the forward). The tracker's coarse grid masks are made as before."""
+
+    def __init__(self, protos: Any, dets: sv.Detections, shape: tuple[int, int]) -> None:
+        self.protos, self.shape = protos, shape
+        self.made: dict[bytes, Crop] = {}
+        for i, (crop, x, y) in enumerate(protos.crops(dets, shape)):
+            crop.setflags(write=False)  # shared by every run: no one may paint on it
+            self.made[_row(dets, i)] = (crop, x, y)
+
+    def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
+        if shape != self.shape:
+            return self.protos.crops(dets, shape)
+        return [self.made[_row(dets, i)] for i in range(len(dets))]
+
+    def full(self, dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
+        return dense(self.crops(dets, shape), shape)
+
+    def grid(self, dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:
+        return self.protos.grid(dets, shape, factor)
+
+
+def _row(dets: sv.Detections, i: int) -> bytes:
+    """Segment ``i`` of ``dets``, by what makes its mask (its coefficients and crop box)."""
+    return dets.data[COEFFS][i].tobytes() + dets.data[CROPS][i].tobytes()
+
+
+class Waiting:
+    """A forward that takes ``ms`` milliseconds of waiting and no CPU, as a GPU's forward is to the
+    CPU thread that waits for it: with :class:`StandIn` (the model's own segments, computed
+    beforehand), what rtseg's own work allows beside an accelerator of that speed (``--forward-ms``).
+    A real GPU forward still takes some CPU (ultralytics' letterbox resize and its Results): the
+    figures are an upper bound on that side."""
+
+    device = "wait"  # not the CPU: the runner treats it as an accelerator
+
+    def __init__(self, ms: float, like: Any) -> None:
+        self.ms, self.path = ms, like.path
+        self.model, self.kwargs = like.model, like.kwargs
+
+    def __call__(self, image: np.ndarray) -> None:
+        time.sleep(self.ms / 1000)

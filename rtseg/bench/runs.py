@@ -27,24 +27,22 @@ MOTA, ID switches; these runs are not in the default set). ``--soak N`` also run
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rtseg.bench.measure import MemoryProbe, mean_fps, percentiles, rss_mb, steady_fps
-from rtseg.bench.models import StandIn
-from rtseg.bench.report import EXPORT_NAMES, format_row, machine, markdown, summarise
-from rtseg.bench.samples import Sample, load_sample
+from rtseg.bench.models import StandIn, Waiting
+from rtseg.bench.report import format_row
+from rtseg.bench.samples import Sample
 from rtseg.capture.replay import Replay, ReplayCamera
 from rtseg.capture.live import LiveSource
 from rtseg.capture.sources import Source, open_source
 from rtseg.config import Config, override
-from rtseg.errors import RtsegError
 from rtseg.evaluate import load_folder
 from rtseg.output.sinks import JsonlSink, MaskSink, StatsSink, VideoSink
 from rtseg.prompt.prompts import Prompt
@@ -67,6 +65,8 @@ class Bench:
         self._plain: dict[str, Any] = {}
         self._scorer: Any = None
         self.answers: Any = None  # a segmenter whose segments stand in (StandIn)
+        self.forward_ms = 0.0  # > 0: the forward is a wait of this long (Waiting), its segments computed before
+        self.device_masks = False  # with forward_ms: their full-size masks made before too (Premade)
         self.frames: list[np.ndarray] = []
 
     def log(self, text: str) -> None:
@@ -80,9 +80,12 @@ class Bench:
         m = self.config.model
         key = weights or m.weights
         if key not in self._models:
-            self._models[key] = FastSAMSegmenter.from_config(m, key)
-            if self.answers is not None:
-                self._models[key] = StandIn(self._models[key], self.answers, self.frames)
+            seg: Any = FastSAMSegmenter.from_config(m, key)
+            if self.forward_ms:  # its own segments, after a wait instead of its forward
+                seg = StandIn(Waiting(self.forward_ms, seg), seg, self.frames, premade=self.device_masks)
+            elif self.answers is not None:
+                seg = StandIn(seg, self.answers, self.frames)
+            self._models[key] = seg
         return self._models[key]
 
     def ultralytics(self, weights: str | None = None) -> Any:
@@ -99,7 +102,8 @@ class Bench:
         from rtseg.prompt.clip import TextScorer
 
         if self._scorer is None:
-            self._scorer = TextScorer(self.config.model.clip, device=self.segmenter().device)
+            device = "cpu" if self.forward_ms else self.segmenter().device
+            self._scorer = TextScorer(self.config.model.clip, device=device)
         return self._scorer
 
     def record(self, sample: Sample, run: str, fps: float, stages: dict[str, list[float]], probe: MemoryProbe,
@@ -142,13 +146,14 @@ class Bench:
         """The bare model as ultralytics runs it by default: its masks at the model's input size
         (``retina_masks=False``). (With rtseg's ``retina_masks=True`` ultralytics makes every segment's
         mask at the frame's size: at 1920x1080 that is 4x the cost, no fair reference.)"""
-        seg, model = self.segmenter(weights), self.ultralytics(weights)
-        kwargs = {**seg.kwargs, "retina_masks": False}
+        seg = self.segmenter(weights)
+        predict = seg.timed if self.forward_ms else partial(self.ultralytics(weights).predict,
+                                                            **{**seg.kwargs, "retina_masks": False})
         times = []
         with MemoryProbe() as probe:
             for image in sample.frames:
                 t0 = time.perf_counter()
-                model.predict(image, **kwargs)
+                predict(image)
                 times.append((time.perf_counter() - t0) * 1000)
         return self.record(sample, run, mean_fps(times), {"forward": times}, probe, None)
 
@@ -228,68 +233,3 @@ class Bench:
         base = next((mb for i, mb in trace if i >= len(sample.frames)), trace[0][1])
         return self.record(sample, f"soak-{frames}", steady_fps(stats.done), stats.stages, probe, None,
                            rss_trace=trace, growth_mb=round(trace[-1][1] - base, 1))
-
-
-def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, keyframes: int,
-              out: Path, export: str | None = None, soak: int = 0, json_path: str | None = None,
-              quiet: bool = False, command: str = "", md_path: str | None = None,
-              score: bool = True, segments_from: Config | None = None) -> dict[str, Any]:
-    """Every run of ``runs`` on every sample; ``score=False`` leaves J out (untrained weights).
-    With ``segments_from``, rtseg's runs get that config's model's segments (computed before any
-    timing) at the cost of ``config``'s model (see :class:`StandIn`)."""
-    unknown = [r for r in runs if r not in RUNS + MOT_RUNS]
-    if unknown:
-        raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS + MOT_RUNS)}")
-    if score and set(runs) & set(MOT_RUNS):
-        from rtseg.mot import import_trackeval
-
-        import_trackeval()  # without TrackEval: one line, before any work
-    out.mkdir(parents=True, exist_ok=True)
-    bench = Bench(config, out, quiet, score)
-    loaded = [load_sample(s, frames) for s in samples]
-    if segments_from is not None:
-        from rtseg.segment.fastsam import FastSAMSegmenter
-
-        m = segments_from.model
-        bench.answers = FastSAMSegmenter.from_config(m)
-        bench.frames = [f for sample in loaded for f in sample.frames]
-        bench.log(f"segments from {m.weights} computed before timing; cost from {config.model.weights}")
-    exported = None
-    if export:
-        from rtseg.segment.export import export_model
-
-        bench.log(f"exporting {config.model.weights} to {export} ...")
-        exported = export_model(config.model.weights, export, config.model.imgsz, bool(config.model.half),
-                                str(out / EXPORT_NAMES[export]), bench.segmenter().device)
-    for sample in loaded:
-        bench.log(f"{sample.name}: {len(sample.frames)} frames, {len(sample.objects)} objects")
-        for name in runs:
-            if name == "forward":
-                bench.forward(sample)
-            elif name.startswith("track-"):
-                bench.track(sample, name.split("-", 1)[1])
-            elif name.startswith("keyframes-"):
-                bench.track(sample, name.split("-", 1)[1], keyframes=keyframes)
-            elif name == "everything":
-                bench.everything(sample)
-            elif name.startswith("ultralytics-"):
-                bench.peer(sample, name.split("-", 1)[1])
-            elif name == "live":
-                bench.live(sample)
-        if exported:
-            bench.forward(sample, exported, run=f"{export}-forward")
-            bench.track(sample, "point", weights=exported, run=f"{export}-track-point")
-    if soak:
-        bench.soak(loaded[0], soak, keyframes=1)
-    report = {"date": time.strftime("%Y-%m-%d %H:%M"), "command": command, "machine": machine(),
-              "config": dataclasses.asdict(config), "keyframes": keyframes, "rows": bench.rows,
-              "summary": summarise(bench.rows)}
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=1, default=str) + "\n")
-    if md_path:
-        Path(md_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(md_path).write_text(markdown(report))
-    if not quiet:
-        print(json.dumps(report["summary"], indent=1))
-    return report

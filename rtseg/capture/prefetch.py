@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator, TypeVar
+from typing import Generator, Iterator, TypeVar
 
 T = TypeVar("T")
 _END = object()
 
 
-def prefetch(items: Iterator[T], maxsize: int = 4) -> Iterator[T]:
+def prefetch(items: Iterator[T], maxsize: int = 4) -> Generator[T, None, None]:
     """Yield ``items`` in order while a thread produces the next ones (at most ``maxsize`` ahead).
 
     An exception raised by ``items`` is raised here, after the items before it.

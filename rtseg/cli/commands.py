@@ -162,7 +162,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import shlex
 
     from rtseg.bench.models import build_architecture
-    from rtseg.bench.runs import RUNS, run_bench
+    from rtseg.bench.command import run_bench
+    from rtseg.bench.runs import RUNS
     from rtseg.config import load_config, override
 
     config = load_config(args.config)
@@ -174,10 +175,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runs = [r for r in args.runs.split(",") if r] if args.runs is not None else list(RUNS)  # "" = only --soak
     if args.arch:
         runs = [r for r in runs if r != "ultralytics-track"]  # random boxes: nothing to track
+    if args.forward_ms and args.runs is None:
+        runs = [r for r in runs if not r.startswith("ultralytics")]
     run_bench(args.samples, config, runs, args.frames, args.keyframes, Path(args.out), args.export, args.soak,
               args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md,
               score=not args.arch or bool(args.segments_from),
-              segments_from=load_config(args.segments_from) if args.segments_from else None)
+              segments_from=load_config(args.segments_from) if args.segments_from else None,
+              forward_ms=args.forward_ms or 0.0, device_masks=args.device_masks)
     return 0
 
 

@@ -163,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--segments-from", metavar="CONFIG",
                    help="with --arch: rtseg's runs take this config's model's segments (J is scored) at the "
                         "architecture's cost")
+    b.add_argument("--forward-ms", type=float, metavar="MS",
+                   help="the model's forward replaced by a wait of MS ms that leaves the CPU free, as a GPU's "
+                        "does (its segments computed before timing): what rtseg's own work allows beside an "
+                        "accelerator of that speed (rtseg's runs only)")
+    b.add_argument("--device-masks", action="store_true",
+                   help="with --forward-ms: the reported objects' full-size masks and edge refinement made "
+                        "before timing too, as a GPU makes them beside its forward (their CPU cost left out)")
     b.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED]")
     b.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     b.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")

@@ -37,9 +37,12 @@ def write_index_png(path: str | Path, labels: np.ndarray) -> None:
     """Write an (H, W) uint8 label map as an 8-bit palette PNG (pixel value = object id)."""
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise ValueError(f"labels must be (H, W) uint8, got {labels.shape} {labels.dtype}")
-    image = Image.fromarray(labels).convert("P")
+    h, w = labels.shape
+    image = Image.frombuffer("P", (w, h), np.ascontiguousarray(labels), "raw", "P", 0, 1)  # as it is: no copy
     image.putpalette(_PALETTE)
-    image.save(str(path), format="PNG", optimize=False, compress_level=1)  # 0.4 ms a 640x480 frame, against 1.5 at 6
+    # zlib level 1 with its run-length strategy: 3.4 ms a 1920x1080 frame of 7 objects and 6.7 kB,
+    # against 4.2 ms and 15 kB for Image.fromarray(...).convert("P") and the default strategy (13 / 18 ms at 4K)
+    image.save(str(path), format="PNG", optimize=False, compress_level=1, compress_type=3)
 
 
 def read_index_png(path: str | Path) -> np.ndarray:

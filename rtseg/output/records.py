@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 import supervision as sv
 
@@ -38,25 +37,30 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
     and when the frame had depth (``data[XYZ]``) its 3D centroid ``xyz`` and ``extent`` in metres and
     ``depth_pixels`` (``xyz`` and ``extent`` null, ``depth_pixels`` 0 for an object with no depth)."""
     objects = []
-    if dets.mask is not None:
+    empty = np.zeros(0, np.int64)
+    if dets.mask is not None:  # each mask's area, centroid and RLE from its runs: no pixel is decoded
         compact = masks.compact(dets.mask)
-        crops, shape = masks.crops(compact), compact.image_shape
+        runs, origins, shape = ([masks.column_runs(compact, i) for i in range(len(dets))],
+                                compact.offsets.tolist(), compact.image_shape)
     else:
-        crops, shape = [(np.zeros((1, 1), bool), 0, 0)] * len(dets), (1, 1)
+        runs, origins, shape = [(empty, empty, empty)] * len(dets), [(0, 0)] * len(dets), (1, 1)
     ids = dets.tracker_id if dets.tracker_id is not None else np.arange(1, len(dets) + 1)
     prompts = prompts_of(dets)
-    for i, (crop, cx, cy) in enumerate(crops):
-        x, y, w, h = cv2.boundingRect(crop.view(np.uint8))  # area and centroid on the object's box only
-        moments = cv2.moments(crop[y:y + h, x:x + w].view(np.uint8), binaryImage=True)
-        area, x, y = int(moments["m00"]), x + cx, y + cy
+    for i, ((col, r0, r1), (cx, cy)) in enumerate(zip(runs, origins)):
+        length = r1 - r0
+        area = int(length.sum())
+        if area:  # the centroid as cv2.moments gives it over the mask's bounding box, to the same float
+            x, y = int(col.min()), int(r0.min())
+            m10, m01 = int((length * (col - x)).sum()), int((length * (r0 + r1 - 1 - 2 * y)).sum()) // 2
+            centroid = [round(cx + x + m10 / area, 1), round(cy + y + m01 / area, 1)]
         objects.append({
             "id": int(ids[i]),
             "prompt": prompts[i],
             "box": [_finite(v, 1) for v in dets.xyxy[i]],
             "score": _finite(dets.confidence[i], 4) if dets.confidence is not None else None,
             "area": area,
-            "centroid": [round(x + moments["m10"] / area, 1), round(y + moments["m01"] / area, 1)] if area else None,
-            "mask": {"size": list(shape), "counts": masks.coco_rle(crop, cx, cy, shape)} if area else None,
+            "centroid": centroid if area else None,
+            "mask": {"size": list(shape), "counts": masks.runs_rle((col, r0, r1), cx, cy, shape)} if area else None,
             **(_depth_fields(dets, i) if XYZ in dets.data else {}),
         })
     return {"index": int(index), "time": _finite(time_s, 4), "objects": objects}

@@ -15,7 +15,7 @@ from supervision.annotators.utils import resolve_color
 
 from rtseg.config import OutputConfig
 from rtseg.detections import PROMPT, XYZ, take
-from rtseg.masks import compact
+from rtseg.masks import compact, resized
 
 
 class Renderer:
@@ -124,11 +124,12 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def scaled(dets: sv.Detections, size: tuple[int, int], frame: tuple[int, int]) -> sv.Detections:
     """``dets`` of a ``frame`` (width, height) moved to an image of ``size``: boxes scaled, masks
-    resized as box crops (nearest neighbour: ``cv2.INTER_NEAREST`` of the full masks)."""
+    resized as box crops (nearest neighbour: ``cv2.INTER_NEAREST`` of the full masks), from their
+    runs (:func:`rtseg.masks.resized`)."""
     out = take(dets, np.arange(len(dets)))
     out.xyxy = dets.xyxy * np.array([size[0] / frame[0], size[1] / frame[1]] * 2)
     if dets.mask is not None:
-        out.mask = compact(dets.mask).resize((size[1], size[0]))
+        out.mask = resized(compact(dets.mask), (size[1], size[0]))
     return out
 
 

@@ -1,5 +1,6 @@
 """Sinks: where each frame's result goes. Every output is a :class:`Sink` with the same small
-protocol, and the runner (:func:`rtseg.runner.run`) calls it on its output thread, in frame order::
+protocol, and the runner (:func:`rtseg.runner.run`) calls it behind the model, in frame order (on
+its output thread; a ``parallel`` sink on a thread of its own, at the same time as the others)::
 
     sink.open(stream)      # once, before the first frame
     sink.write(result)     # per frame: a FrameResult (its overlay drawn when ``sink.overlay`` is set)
@@ -55,6 +56,7 @@ class Sink:
     overlay = False  # the runner draws ``result.overlay`` when any sink sets this
     overlay_fit: tuple[int, int] | None = None  # the largest overlay (width, height) it uses; None: the frame's size
     paused = False  # the runner stops taking frames while a sink (the window) is paused
+    parallel = False  # True: writes files of its own, and may write at the same time as the other such sinks
 
     def open(self, stream: StreamInfo) -> None:
         pass
@@ -153,7 +155,7 @@ class VideoSink(Sink):
     source's): a repeated frame costs a whole encode (10 ms at 1080p), and a loop at 3 FPS on a
     30 FPS camera would encode every frame ten times."""
 
-    overlay = True
+    overlay = parallel = True
     LIVE_PROBE_S = 1.0
 
     def __init__(self, path: str | Path, fps: float = 30.0, codec: str = "mp4v",
@@ -203,6 +205,8 @@ class VideoSink(Sink):
 class MaskSink(Sink):
     """``DIR/%05d.png`` per frame: 8-bit palette PNG, pixel value = track id, 0 = background."""
 
+    parallel = True
+
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         check_writable(self.folder, is_dir=True)
@@ -222,6 +226,8 @@ class MaskSink(Sink):
 class JsonlSink(Sink):
     """One JSON object per frame and line (:func:`~rtseg.output.records.frame_record`), written as
     each frame is done; a write that fails (a full disk) is cut back to the last whole line."""
+
+    parallel = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

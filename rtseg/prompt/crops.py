@@ -36,7 +36,7 @@ def masked_crop(image: np.ndarray, mask: np.ndarray, pad: float = 0.1, fill: int
     sx1, sy1, sx2, sy2 = max(ox, 0), max(oy, 0), min(ox + side, w), min(oy + side, h)
     window = mask[sy1:sy2, sx1:sx2]
     region = out[sy1 - oy: sy2 - oy, sx1 - ox: sx2 - ox]
-    region[window] = image[sy1:sy2, sx1:sx2][window]
+    cv2.copyTo(image[sy1:sy2, sx1:sx2], window.view(np.uint8), region)  # region[window] = ...[window], faster
     return out
 
 

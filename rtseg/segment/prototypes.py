@@ -19,8 +19,8 @@ import numpy as np
 import supervision as sv
 
 from rtseg.detections import COEFFS, CROPS
-from rtseg.masks import Crop
-from rtseg.segment.refine import guided
+from rtseg.masks import Crop, dense
+from rtseg.segment.refine import guided, guided_tensor
 
 
 class Prototypes:
@@ -53,37 +53,50 @@ class Prototypes:
 
     def full(self, dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
         """(N, H, W) bool masks of ``dets`` on a frame of ``shape`` (H, W)."""
-        out = np.zeros((len(dets), *shape), bool)
-        for i, (crop, x, y) in enumerate(self.crops(dets, shape)):
-            out[i, y:y + crop.shape[0], x:x + crop.shape[1]] = crop
-        return out
+        return dense(self.crops(dets, shape), shape)
 
     def crops(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
         """The masks of ``dets`` on a frame of ``shape`` (H, W) as (crop, x, y): inside each box, or the
         whole frame where ultralytics' own upsampling makes them (:func:`~rtseg.masks.from_crops` cuts
         them to their masks' boxes); their edges refined when the frame is this ``shape``."""
-        made = self._made(dets, shape)
         if self.refine <= 0 or self.image is None or self.image.shape[:2] != tuple(shape):
-            return made
+            return self._made(dets, shape)
         h, w = self.input_shape
         radius = round(4 * self.refine / min(h / shape[0], w / shape[1]))  # prototype cells, in frame pixels
-        return [guided(self.image, _cut(crop), radius) for crop in made]
+        if self.refine_on_device:
+            import torch
 
-    def _made(self, dets: sv.Detections, shape: tuple[int, int]) -> list[Crop]:
-        """The model's masks of ``dets`` as (crop, x, y), bit for bit ultralytics'."""
+            frame = self.image if self.image.flags.writeable else self.image.copy()  # (torch warns of read-only ones)
+            image = torch.from_numpy(frame).to(self.protos.device)
+            return [_host(guided_tensor(image, _cut(crop), radius)) for crop in self._made(dets, shape, True)]
+        return [guided(self.image, _cut(crop), radius) for crop in self._made(dets, shape)]
+
+    @property
+    def refine_on_device(self) -> bool:
+        """Whether the edges are refined where the masks are made, on the model's device (a GPU), by
+        :func:`~rtseg.segment.refine.guided_tensor`: there it takes nothing from the CPU. With the
+        model on the CPU, OpenCV's (:func:`~rtseg.segment.refine.guided`) costs less."""
+        return self.protos.device.type != "cpu"
+
+    def _made(self, dets: sv.Detections, shape: tuple[int, int], on_device: bool = False) -> list[Crop]:
+        """The model's masks of ``dets`` as (crop, x, y), bit for bit ultralytics'; bool tensors on the
+        model's device instead of arrays if ``on_device``."""
         from ultralytics.utils import ops
+
+        def host(masks: Any) -> Any:
+            return masks if on_device else masks.cpu().numpy()
 
         if len(dets) == 0:
             return []
         coeffs, crops = self._tensors(dets)
         if not self.retina:
             small = ops.process_mask(self.protos, coeffs, crops, self.input_shape, upsample=True)
-            return [(m, 0, 0) for m in (ops.scale_masks(small[None].float(), shape)[0] > 0.5).cpu().numpy()]
+            return [(m, 0, 0) for m in host(ops.scale_masks(small[None].float(), shape)[0] > 0.5)]
         boxes = ops.scale_boxes(self.input_shape, crops.clone(), shape)
         window = self._window(shape)
         if window is None:  # the letterbox padding is not whole prototype pixels: ultralytics' two-step upsampling
-            return [(m, 0, 0) for m in ops.process_mask_native(self.protos, coeffs, boxes, shape).bool().cpu().numpy()]
-        return self._in_boxes(coeffs, boxes, shape, window)
+            return [(m, 0, 0) for m in host(ops.process_mask_native(self.protos, coeffs, boxes, shape).bool())]
+        return [(host(m), x, y) for m, x, y in self._in_boxes(coeffs, boxes, shape, window)]
 
     def _window(self, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Where the frame's content lies in the prototypes (top, left, height, width), as
@@ -100,10 +113,11 @@ class Prototypes:
         return round((mh - ch) / 2 - 0.1), round((mw - cw) / 2 - 0.1), ch, cw
 
     def _in_boxes(self, coeffs: Any, boxes: Any, shape: tuple[int, int],
-                  window: tuple[int, int, int, int]) -> list[Crop]:
+                  window: tuple[int, int, int, int]) -> list[tuple[Any, int, int]]:
         """``process_mask_native``'s masks, computed only inside each box: the same bilinear
         upsampling of the same logits (PyTorch's ``align_corners=False`` sampling), on the box's
-        pixels instead of the whole frame's. A small object costs its own area, not the frame's."""
+        pixels instead of the whole frame's. A small object costs its own area, not the frame's.
+        The masks are bool tensors on the prototypes' device."""
         import torch
 
         top, left, ch, cw = window
@@ -111,18 +125,18 @@ class Prototypes:
         ys, xs = _bilinear_taps(ch, h, self.protos.device), _bilinear_taps(cw, w, self.protos.device)
         protos = self.protos.float()
         c = protos.shape[0]
-        out: list[Crop] = []
+        out: list[tuple[Any, int, int]] = []
         for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):  # crop_mask keeps x1 <= x < x2, y1 <= y < y2
             xa, xb, ya, yb = max(math.ceil(x1), 0), min(math.ceil(x2), w), max(math.ceil(y1), 0), min(math.ceil(y2), h)
             if xa >= xb or ya >= yb:
-                out.append((np.zeros((0, 0), bool), min(xa, w - 1), min(ya, h - 1)))
+                out.append((protos.new_zeros((0, 0), dtype=torch.bool), min(xa, w - 1), min(ya, h - 1)))
                 continue
             (r0, r1, ry), (c0, c1, cx) = ys(ya, yb), xs(xa, xb)
             sub = protos[:, top + r0: top + r1, left + c0: left + c1]
             logits = (coeffs[i: i + 1] @ sub.reshape(c, -1)).view(r1 - r0, c1 - c0)
             cols = logits[:, cx[0]] * cx[2] + logits[:, cx[1]] * cx[3]
             mask = cols[ry[0]] * ry[2][:, None] + cols[ry[1]] * ry[3][:, None]
-            out.append((torch.gt(mask, 0).cpu().numpy(), xa, ya))
+            out.append((torch.gt(mask, 0), xa, ya))
         return out
 
     def grid(self, dets: sv.Detections, shape: tuple[int, int], factor: int) -> np.ndarray:
@@ -143,10 +157,20 @@ class Prototypes:
 
 
 def _cut(crop: Crop) -> Crop:
-    """``crop`` cut to its mask's bounding box (a whole-frame mask to the object's box)."""
+    """``crop`` cut to its mask's bounding box (a whole-frame mask to the object's box); the mask an
+    array or a tensor."""
     mask, x, y = crop
-    bx, by, bw, bh = cv2.boundingRect(mask.view(np.uint8)) if mask.size else (0, 0, 0, 0)
+    if not isinstance(mask, np.ndarray):
+        rows, cols = mask.any(1).nonzero()[:, 0].tolist(), mask.any(0).nonzero()[:, 0].tolist()
+        bx, by, bw, bh = (cols[0], rows[0], cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0]) if rows else (0, 0, 0, 0)
+    else:
+        bx, by, bw, bh = cv2.boundingRect(mask.view(np.uint8)) if mask.size else (0, 0, 0, 0)
     return (mask[by:by + bh, bx:bx + bw], x + bx, y + by) if bw else crop
+
+
+def _host(crop: Any) -> Crop:
+    """A (mask tensor, x, y) crop with its mask as a NumPy array."""
+    return crop[0].cpu().numpy(), crop[1], crop[2]
 
 
 def _bilinear_taps(size_in: int, size_out: int, device: Any) -> Any:
