@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtseg.output.png import read_index_png
 from rtseg.synth.dataset import captions, write_dataset
@@ -223,3 +225,19 @@ def test_sweep_scenes_move_in_a_straight_line_beside_a_same_colour_object(seed):
             assert (p.pos >= r - 1e-9).all() and (p.pos <= np.array(size) - r + 1e-9).all()
         gap = np.hypot(*(a.pos - b.pos).T) - a.radius - b.radius  # between their circumscribed circles
         assert np.allclose(gap, gap[0]) and 0 <= gap[0] <= 12 * s + 1e-9
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), frames=st.integers(2, 120), name=st.sampled_from(["lone", "pair"]),
+       size=st.sampled_from([(640, 480), (320, 240), (480, 640), (1920, 1080), (400, 400)]))
+def test_sweep_scenes_fit_every_seed_and_length(seed, frames, name, size):
+    """A line that needs all the room the frame leaves still draws its start (it raised 'high - low < 0'
+    for 211 of 1,500 sweep seeds at 20 frames): every object stays whole in the frame, in a straight line."""
+    from rtseg.synth.scenarios import build_scenario
+
+    paths, _ = build_scenario(name, np.random.default_rng(seed), frames, *size)
+    for p in paths:
+        step = np.diff(p.pos, axis=0)
+        assert np.allclose(step, step[0])
+        r = p.radius[:, None]
+        assert (p.pos >= r - 1e-6).all() and (p.pos <= np.array(size) - r + 1e-6).all()

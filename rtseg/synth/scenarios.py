@@ -60,11 +60,14 @@ def straight(rng: np.random.Generator, margin: float, speed: float, frames: int,
     (True, 6.0)
     """
     v = _velocity(rng, speed)
-    room = size - 2 * margin
+    room = np.maximum(size - 2 * margin, 0.0)  # none: the frame is smaller than the object, which is centred
     v *= min(1.0, float(np.min(room / np.maximum(np.abs(v) * max(frames - 1, 1), 1e-9))))
     travel = v * (frames - 1)
-    p0 = rng.uniform(margin + np.maximum(0, -travel), size - margin - np.maximum(0, travel))
-    return p0 + np.arange(frames)[:, None] * v
+    low = np.where(room > 0, margin + np.maximum(0, -travel), size / 2)
+    # a line that takes all the room leaves none to draw its start from (high - low rounds to -1e-14),
+    # so the start is drawn as numpy's uniform would draw it, from a span that is never negative
+    span = np.maximum(room - np.abs(travel), 0.0)
+    return low + span * rng.uniform(size=2) + np.arange(frames)[:, None] * v
 
 
 def sweep_paths(rng: np.random.Generator, frames: int, size: np.ndarray, s: float, colour: str | None,
