@@ -98,6 +98,27 @@ def synth_video(tmp_path_factory):
     return make
 
 
+@pytest.fixture(scope="session")
+def tracked(make_session):
+    """``tracked(video, kind)`` -> label maps (T, H, W) of the video's first-frame prompts of one kind
+    (``point``, ``box``, ``text``), or of ``--everything`` with ``kind="everything"``; each run made once
+    in the session, for every test that only reads its labels (the quality pins, the identity checks,
+    HOTA)."""
+    made: dict[tuple[Path, str], np.ndarray] = {}
+
+    def run(video: Path, kind: str) -> np.ndarray:
+        key = (Path(video), kind)
+        if key not in made:
+            session = make_session(everything=kind == "everything")
+            for prompt in [] if kind == "everything" else prompts_of(video, kind):
+                session.add(prompt)
+            made[key] = run_labels(session, video)
+            made[key].flags.writeable = False  # shared: a test must not change what the next one reads
+        return made[key]
+
+    return run
+
+
 def prompts_of(video: Path, kind: str) -> list:
     """The first-frame prompt of each object of a synthetic video, of one kind."""
     from rtseg.prompt.prompts import BoxPrompt, PointPrompt, TextPrompt

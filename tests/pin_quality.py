@@ -110,7 +110,7 @@ def main() -> None:
 
 
 def everything_pins(name: str, video: Path, config, segmenter) -> dict:
-    """``--everything``'s ID switches (tests/test_tracking.py) and HOTA (tests/test_mot.py) on the samples
+    """``--everything``'s ID switches and HOTA (tests/test_tracking.py) on the samples
     those tests run."""
     if name not in ("crossing", "occlusion", "fast", "shake", "showcase"):
         return {}

@@ -27,17 +27,14 @@ def floor(key: str, promise: float) -> float:
     return max(promise, FLOORS[key] - FLOORS["margin"])
 
 
-def track(make_session, video: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    session = make_session()
-    for prompt in prompts_of(video, kind):
-        session.add(prompt)
-    return run_labels(session, video), ground_truth(video)
+def track(tracked, video: Path, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    return tracked(video, kind), ground_truth(video)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("scenario", sorted(PROMISE))
-def test_mean_j_per_scenario(make_session, synth_video, scenario, kind):
-    pred, gt = track(make_session, synth_video(scenario), kind)
+def test_mean_j_per_scenario(tracked, synth_video, scenario, kind):
+    pred, gt = track(tracked, synth_video(scenario), kind)
     result = evaluate_arrays(pred, gt)
     j = result["overall"]["J"]
     assert j >= floor(f"{scenario}/{kind}", PROMISE[scenario]), result["objects"]
@@ -46,8 +43,8 @@ def test_mean_j_per_scenario(make_session, synth_video, scenario, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_showcase_sample(make_session, kind):
-    pred, gt = track(make_session, SHOWCASE, kind)
+def test_showcase_sample(tracked, kind):
+    pred, gt = track(tracked, SHOWCASE, kind)
     result = evaluate_arrays(pred, gt)
     assert result["overall"]["J"] >= floor(f"showcase/{kind}", 0.85), result["objects"]
 
@@ -90,9 +87,9 @@ def camera_key(size: tuple[int, int], kind: str) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("size", CAMERA_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_quality_at_camera_resolutions(make_session, synth_video, size, kind):
+def test_quality_at_camera_resolutions(tracked, synth_video, size, kind):
     scenario, seed, frames = CAMERA_SCENE
-    pred, gt = track(make_session, synth_video(scenario, seed, size, frames), kind)
+    pred, gt = track(tracked, synth_video(scenario, seed, size, frames), kind)
     assert pred.shape == gt.shape == (frames, size[1], size[0])  # masks at the frame's own size
     result = evaluate_arrays(pred, gt)
     assert result["overall"]["J"] >= FLOORS[camera_key(size, kind)] - FLOORS["margin"], result["objects"]
@@ -108,11 +105,11 @@ def swaps(pred: np.ndarray, gt: np.ndarray, a: int, b: int) -> int:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_identity_swap_when_same_shapes_cross(make_session, synth_video, kind):
-    video = synth_video("crossing")
+def test_no_identity_swap_when_same_shapes_cross(tracked, synth_video, kind):
+    video = synth_video("crossing")  # the same runs as test_mean_j_per_scenario's
     meta = json.loads((video / "objects.json").read_text())
     assert meta["objects"][0]["shape"] == meta["objects"][1]["shape"]
-    pred, gt = track(make_session, video, kind)
+    pred, gt = track(tracked, video, kind)
     assert swaps(pred, gt, 1, 2) == 0
 
 
@@ -133,12 +130,25 @@ def id_switches(pred: np.ndarray, gt: np.ndarray) -> int:
     return total
 
 
-@pytest.mark.parametrize("scenario", ["crossing", "occlusion", "fast", "shake", "showcase"])
-def test_everything_keeps_ids(make_session, synth_video, scenario):
+EVERYTHING_VIDEOS = ["crossing", "occlusion", "fast", "shake", "showcase"]
+
+
+@pytest.mark.parametrize("scenario", EVERYTHING_VIDEOS)
+def test_everything_keeps_ids(tracked, synth_video, scenario):
     video = SHOWCASE if scenario == "showcase" else synth_video(scenario)
-    session = make_session(everything=True)
-    pred, gt = run_labels(session, video), ground_truth(video)
+    pred, gt = tracked(video, "everything"), ground_truth(video)
     assert id_switches(pred, gt) <= FLOORS[f"everything-idsw/{scenario}"]
+
+
+@pytest.mark.parametrize("scenario", EVERYTHING_VIDEOS)
+def test_everything_hota_is_pinned(tracked, synth_video, scenario):
+    """rtseg's HOTA in ``--everything`` mode (TrackEval through rtseg.mot), on the same runs as the
+    identity check above (moved here from tests/test_mot.py, which made each run again)."""
+    from rtseg.mot import evaluate_mot
+
+    video = SHOWCASE if scenario == "showcase" else synth_video(scenario)
+    m = evaluate_mot(tracked(video, "everything"), ground_truth(video), scenario)
+    assert m["HOTA"] >= FLOORS[f"everything-hota/{scenario}"] - FLOORS["margin"], m
 
 
 def test_text_runs_clip_only_on_acquisition(make_session, synth_video, text_scorer):
