@@ -40,6 +40,7 @@ def listen(key: str, config_file: str | Path | None = None, count: int | None = 
     session = open_zenoh(config_file)
     got = [0]
     done = threading.Event()
+    lock = threading.Lock()
 
     def handle(sample: Any) -> None:
         received = time.time()
@@ -47,12 +48,15 @@ def listen(key: str, config_file: str | Path | None = None, count: int | None = 
             message = json.loads(sample.payload.to_bytes())
         except ValueError:
             return
-        got[0] += 1
-        if on_message is not None:
-            on_message(message, received)
-        print(describe(message, received), file=out, flush=True)
-        if count is not None and got[0] >= count:
-            done.set()
+        with lock:  # exactly ``count``: frames that come before the subscriber is undeclared are not printed
+            if count is not None and got[0] >= count:
+                return
+            got[0] += 1
+            if on_message is not None:
+                on_message(message, received)
+            print(describe(message, received), file=out, flush=True)
+            if count is not None and got[0] >= count:
+                done.set()
 
     sub = session.declare_subscriber(f"{key.strip('/')}/objects", handle)
     try:

@@ -6,6 +6,7 @@ import json
 import queue
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import cv2
@@ -48,6 +49,21 @@ def test_prompt_messages():
     assert parse_prompt('{"forget": 3}').oid == 3 and parse_prompt('{"reset": true}').kind == "reset"
 
 
+DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
+
+
+def key_of(tmp_path) -> str:
+    """A key no other test, and no other test run on this machine (Zenoh peers find each other), uses."""
+    return f"rtseg-test/{uuid.uuid4().hex}/{tmp_path.name}"
+
+
+def wait_until(predicate, what: str) -> None:
+    end = time.monotonic() + DEADLINE
+    while not predicate():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def frames_of(n: int) -> list[np.ndarray]:
     from rtseg.capture.sources import open_source
 
@@ -61,16 +77,25 @@ class Listener:
     def __init__(self, key: str) -> None:
         self.session = open_zenoh()
         self.got: dict[str, list] = {"objects": [], "mask": [], "events": []}
-        self.subs = [self.session.declare_subscriber(f"{key}/{topic}", self._handler(topic)) for topic in self.got]
+        self.arrived = threading.Condition()
         self.events: queue.Queue = queue.Queue()
+        self.subs = [self.session.declare_subscriber(f"{key}/{topic}", self._handler(topic)) for topic in self.got]
 
     def _handler(self, topic: str):
         def handle(sample) -> None:
             payload = sample.payload.to_bytes()
-            self.got[topic].append((payload, sample.attachment.to_bytes() if sample.attachment else b""))
+            with self.arrived:
+                self.got[topic].append((payload, sample.attachment.to_bytes() if sample.attachment else b""))
+                self.arrived.notify_all()
             if topic == "events":
                 self.events.put(json.loads(payload))
         return handle
+
+    def wait_for(self, counts: dict[str, int]) -> None:
+        """Until at least ``counts[topic]`` messages came under each topic."""
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: all(len(self.got[t]) >= n for t, n in counts.items()), DEADLINE), \
+                {t: len(self.got[t]) for t in counts}
 
     def close(self) -> None:
         for s in self.subs:
@@ -78,22 +103,61 @@ class Listener:
         self.session.close()
 
 
-def replay(images: list[np.ndarray], interval: float = 0.0):
+class CountingQueue(queue.Queue):
+    """The tracker's queue of prompt messages, counting those that came in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count, self.came = 0, threading.Condition()
+
+    def put(self, item, block=True, timeout=None) -> None:
+        super().put(item, block, timeout)
+        with self.came:
+            self.count += 1
+            self.came.notify_all()
+
+    def wait_for(self, n: int) -> None:
+        with self.came:
+            assert self.came.wait_for(lambda: self.count >= n, DEADLINE), f"{self.count} of {n} prompt messages came"
+
+
+class KnownPublisher(Publisher):
+    """A Publisher that starts publishing once the test's subscribers to ``topics`` are known to it (its
+    own wait for a subscriber, ``discovery``, is a second at most: too short on a busy machine), and
+    counts the prompt messages that reach it."""
+
+    def __init__(self, key: str, session: Session, topics=("objects", "mask", "events")) -> None:
+        super().__init__(key, session, overlay_hz=0)
+        self.topics, self.discovery, self.requests = topics, DEADLINE, CountingQueue()
+
+    def open(self, stream) -> None:
+        super().open(stream)
+        wait_until(lambda: all(self.pub[t].matching_status.matching for t in self.topics),
+                   f"subscribers to {', '.join(self.topics)}")
+
+
+def send_when_heard(publisher, payload: bytes) -> None:
+    """``publisher.put(payload)`` once the tracker's prompt subscriber is known to it (else it is lost)."""
+    wait_until(lambda: publisher.matching_status.matching, "the tracker's prompt subscriber")
+    publisher.put(payload)
+
+
+def replay(images: list[np.ndarray], on_frame=None):
     from rtseg.capture.replay import Replay
 
-    return Replay(images, 30.0, len(images), on_frame=(lambda i: time.sleep(interval)) if interval else None)
+    return Replay(images, 30.0, len(images), on_frame=on_frame)
 
 
 def test_every_frame_arrives_in_order_with_the_saved_masks(make_session, tmp_path):
-    key = f"rtseg-test/{tmp_path.name}"
+    key = key_of(tmp_path)
     listener = Listener(key)
     session = make_session()
     session.add(PointPrompt(((563, 300),), (1,)))
     session.add(PointPrompt(((77, 298),), (1,)))
     images = frames_of(40)
     try:
-        run(replay(images), session, [MaskSink(tmp_path / "masks"), Publisher(key, session, overlay_hz=0)])
-        time.sleep(0.3)
+        run(replay(images), session, [MaskSink(tmp_path / "masks"), KnownPublisher(key, session, ("objects", "mask"))])
+        listener.wait_for({"objects": 40, "mask": 40})
     finally:
         listener.close()
     objects = [json.loads(p) for p, _ in listener.got["objects"]]
@@ -110,29 +174,34 @@ def test_every_frame_arrives_in_order_with_the_saved_masks(make_session, tmp_pat
 
 
 def test_a_text_prompt_sent_at_frame_30_is_followed_within_2_frames(make_session, tmp_path):
-    key = f"rtseg-test/{tmp_path.name}"
+    key = key_of(tmp_path)
     listener = Listener(key)
     session = make_session()  # no objects at the start
     images = frames_of(90)
-    client = open_zenoh()
-    prompts = client.declare_publisher(f"{key}/prompts")
+    # The client is the listener's session: its subscribers are known to the tracker together.
+    prompts = listener.session.declare_publisher(f"{key}/prompts")
+    publisher = KnownPublisher(key, session)
     seen = threading.Event()
 
     def at_30(sample) -> None:
         if json.loads(sample.payload.to_bytes())["index"] == 30 and not seen.is_set():
             seen.set()
-            prompts.put(json.dumps({"text": "the purple square", "request_id": "t"}).encode())
+            send_when_heard(prompts, json.dumps({"text": "the purple square", "request_id": "t"}).encode())
 
-    watch = client.declare_subscriber(f"{key}/objects", at_30)
+    def paced(i: int) -> None:
+        # Frames come no faster than the prompt makes its way: frame 31 is read once it is in (a camera
+        # slower than the tracker). It is taken between frames 30 and 32: applied after 30 or 31.
+        if i == 31:
+            publisher.requests.wait_for(1)
+
+    watch = listener.session.declare_subscriber(f"{key}/objects", at_30)
     try:
-        # Frames come at ~14 a second here, slower than the tracker, as from a camera.
-        run(replay(images, interval=0.07), session, [Publisher(key, session, overlay_hz=0)])
-        time.sleep(0.3)
+        run(replay(images, on_frame=paced), session, [publisher])
+        listener.wait_for({"objects": 90, "events": 1})
     finally:
         watch.undeclare()
-        client.close()
         listener.close()
-    event = listener.events.get(timeout=5)
+    event = listener.events.get(timeout=DEADLINE)
     assert event["event"] == "added" and event["id"] == 1 and event["request_id"] == "t"
     objects = {m["index"]: m for m in (json.loads(p) for p, _ in listener.got["objects"])}
     first = min(i for i, m in objects.items() if m["detections"])
@@ -156,7 +225,7 @@ def test_a_text_prompt_sent_at_frame_30_is_followed_within_2_frames(make_session
 
 
 def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
-    key = f"rtseg-test/{tmp_path.name}"
+    key = key_of(tmp_path)
     images = frames_of(30)
 
     def masks_of_run(messages: list[bytes], folder) -> list[dict]:
@@ -165,19 +234,18 @@ def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
         session.add(PointPrompt(((563, 300),), (1,)))
         client = open_zenoh()
         pub = client.declare_publisher(f"{key}/prompts")
+        publisher = KnownPublisher(key, session)
 
         def send(i: int) -> None:
-            time.sleep(0.05)
-            if i == 5:
+            if messages and i == 5:
                 for m in messages:
-                    pub.put(m)
-
-        from rtseg.capture.replay import Replay
+                    send_when_heard(pub, m)
+            if messages and i == 6:  # frame 6 once they are all in: they are applied after frame 6 at the latest
+                publisher.requests.wait_for(len(messages))
 
         try:
-            run(Replay(images, 30.0, len(images), on_frame=send), session,
-                [MaskSink(folder), Publisher(key, session, overlay_hz=0)])
-            time.sleep(0.3)
+            run(replay(images, on_frame=send), session, [MaskSink(folder), publisher])
+            listener.wait_for({"events": len(messages)})
         finally:
             client.close()
             listener.close()
@@ -187,7 +255,8 @@ def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
     events = masks_of_run(bad, tmp_path / "with")
     assert [e["event"] for e in events] == ["error"] * len(bad)
     assert "outside the 640x480 frame" in events[2]["error"] and "no object 9" in events[3]["error"]
-    masks_of_run([], tmp_path / "without")
+    assert all(e["frame"] <= 7 for e in events), events  # taken mid-run: the masks after them show they changed nothing
+    assert masks_of_run([], tmp_path / "without") == []
     for k in range(30):
         name = f"{k:05d}.png"
         assert np.array_equal(read_index_png(tmp_path / "with" / name), read_index_png(tmp_path / "without" / name))
@@ -216,23 +285,45 @@ def test_objects_message_has_the_json_records_fields():
 
 
 def test_listen_and_prompt_commands(make_session, tmp_path, capsys):
+    from rtseg.capture.replay import Replay
     from rtseg.cli import main
 
-    key = f"rtseg-test/{tmp_path.name}"
+    key = key_of(tmp_path)
     session = make_session()
-    images = frames_of(60)
-    tracker = threading.Thread(target=run, args=(replay(images, interval=0.05), session,
-                                                 [Publisher(key, session, overlay_hz=0)]))
+    # A camera that runs until the test is done, its first 30 frames back and forth: wherever the
+    # prompt lands, the point is on the red square, and it stays in view.
+    images = frames_of(30)
+    images += images[-2:0:-1]
+    stop, errors = threading.Event(), []
+
+    class UntilStopped(Replay):
+        def __iter__(self):
+            for frame in super().__iter__():
+                if stop.is_set():
+                    return
+                yield frame
+
+    def track() -> None:
+        try:
+            run(UntilStopped(images, 30.0, 10**9, on_frame=lambda i: time.sleep(0.02)), session,
+                [Publisher(key, session, overlay_hz=0)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    tracker = threading.Thread(target=track)
     tracker.start()
     try:
-        assert main(["prompt", key, "--point", "563,300"]) == 0
+        wait = ["--wait", str(DEADLINE)]  # the tracker's subscriber found, the answer: at most this long
+        assert main(["prompt", key, "--point", "563,300", *wait]) == 0
         assert json.loads(capsys.readouterr().out)["event"] == "added"
-        assert main(["listen", key, "--count", "3", "--timeout", "20"]) == 0
+        assert main(["listen", key, "--count", "3", "--timeout", str(DEADLINE)]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert len(lines) == 3 and all("#1 'point +563,300'" in line for line in lines), lines
-        assert main(["prompt", key, "--point", "9000,1"]) == 2  # refused, and said why
+        assert main(["prompt", key, "--point", "9000,1", *wait]) == 2  # refused, and said why
         assert "outside the 640x480 frame" in capsys.readouterr().err
     finally:
-        tracker.join(timeout=60)
+        stop.set()
+        tracker.join(timeout=DEADLINE)
+    assert not tracker.is_alive() and errors == []
     assert main(["prompt", key, "--reset", "--wait", "1"]) == 2  # nobody there any more
     assert "no answer" in capsys.readouterr().err

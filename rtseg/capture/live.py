@@ -53,14 +53,18 @@ class LiveSource(Source):
         capture: an open capture to read (tests, replays); by default ``open_capture(target)``.
         reconnect: seconds to keep reopening a source that dropped (0: end at once).
         reopen: makes a new capture when reconnecting (default: ``open_capture(target)``).
+        clock, sleep: the time source and the pause between reads and reopens (default: ``time.monotonic``
+            and ``time.sleep``; tests pass a simulated clock).
     """
 
     live = True
     fresh_wait = 0.25  # of the frame interval (measured): 0 always takes the newest frame at once
 
     def __init__(self, target: int | str, name: str, max_failures: int = 50, capture: Any = None,
-                 reconnect: float = 0.0, reopen: Callable[[], Any] | None = None) -> None:
+                 reconnect: float = 0.0, reopen: Callable[[], Any] | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.name, self.reconnect = name, reconnect
+        self.clock, self.sleep = clock, sleep
         self.reopen = reopen or functools.partial(open_capture, target)
         self.cap = capture if capture is not None else open_capture(target)
         if not self.cap.isOpened():
@@ -79,7 +83,7 @@ class LiveSource(Source):
         self.gaps: list[tuple[int, float]] = []  # (frame index after the gap, seconds without frames)
         self.captured_at = 0.0  # monotonic time the newest frame was read
         self.interval = 0.0  # seconds between frames, a running mean of the reads
-        self._start = time.monotonic()
+        self._start = self.clock()
         self._thread = threading.Thread(target=self._reader, name=f"capture {name}", daemon=True)
         self._thread.start()
 
@@ -96,7 +100,7 @@ class LiveSource(Source):
             if not ok or image is None:
                 failures += 1
                 if failures < self.max_failures:
-                    time.sleep(0.01)
+                    self.sleep(0.01)
                     continue
                 back = self._reopen(index, failures)
                 if back is None:
@@ -108,7 +112,7 @@ class LiveSource(Source):
                 if self._latest is not None:  # not taken: dropped, but a gap it carried passes to this frame
                     self.dropped += 1
                     gap = max(gap, self._latest.gap)
-                now = time.monotonic()
+                now = self.clock()
                 if self.captured_at and not gap:
                     step = now - self.captured_at
                     self.interval = step if not self.interval else 0.9 * self.interval + 0.1 * step
@@ -120,23 +124,23 @@ class LiveSource(Source):
     def _reopen(self, index: int, failures: int) -> float | None:
         """The source dropped before frame ``index``: reopen it for up to ``reconnect`` seconds.
         Returns the seconds since the last frame once it delivers again, None when it ends."""
-        lost = self.captured_at or time.monotonic()
+        lost = self.captured_at or self.clock()
         if self.reconnect <= 0:
             self._fail(RtsegError(f"{self.name}: no frame for {failures} reads in a row (stream ended or lost)"))
             return None
         warn(f"{self.name}: no frame since frame {index}; reconnecting for up to {self.reconnect:g} s")
         self.cap.release()
         delay = 0.5
-        while not self._stopped and time.monotonic() - lost < self.reconnect:
+        while not self._stopped and self.clock() - lost < self.reconnect:
             cap = self.reopen()
             if cap.isOpened():
                 self.cap = cap
-                gap = time.monotonic() - lost
+                gap = self.clock() - lost
                 self.gaps.append((index, gap))
                 warn(f"{self.name}: reconnected after {gap:.1f} s")
                 return gap
             cap.release()
-            time.sleep(min(delay, max(self.reconnect - (time.monotonic() - lost), 0)))
+            self.sleep(min(delay, max(self.reconnect - (self.clock() - lost), 0)))
             delay = min(2 * delay, 5.0)
         self._fail(StreamLost(f"{self.name}: no frame for {self.reconnect:g} s since frame {index} "
                               f"(stream lost; outputs written so far are complete)"))
@@ -161,7 +165,7 @@ class LiveSource(Source):
                         raise self._error
                     return
                 frame = self._latest
-                due = self.interval - (time.monotonic() - frame.read_at)  # until the next frame
+                due = self.interval - (self.clock() - frame.read_at)  # until the next frame
                 if 0 < due <= self.fresh_wait * self.interval:
                     self._cond.wait_for(functools.partial(self._moved_on, frame), timeout=due + 0.1 * self.interval)
                     frame = self._latest or frame
