@@ -5,12 +5,19 @@ Each session uploads the first 30 frames of the showcase, adds a box around obje
 slightly different box, so that its prompt marks its results), and runs, as the page's Run button
 does (the same event, through Gradio's queue). Every run must finish with the right masks, the sessions
 that wait must be told their queue position (what the page shows as "queue: 3/6"), every
-session's results folder must hold its own run only, the server's page must answer within 2 s all
-along, and the server's peak memory (RSS, with its children) is printed.
+session's results folder must hold its own run only, the server's page must answer all along (also
+while runs wait and run), and how fast it answered and the server's peak memory (RSS, with its
+children) are printed.
+
+Nothing here decides on the clock: a session sees every status message its run is sent (not only
+the latest), the page counts as answered under load when it answered while one session's run was
+waiting or running from the poll's start to its end, and every wait has a deadline of minutes that
+only bounds a hang. How fast the page answers is a speed figure, printed, not asserted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -29,7 +36,29 @@ from test_web import start_server
 
 SESSIONS, FRAMES, MAX_CONCURRENT = 8, 30, 2
 FLOOR_J = 0.93  # measured: 0.959 in every session (as alone: the box picks the purple square, 30 frames)
-PAGE_WITHIN_S = 2.0
+DEADLINE_S = 1800.0  # bounds a hang only: 8 sessions' uploads and runs on the busiest machine
+REQUEST_S = 600.0  # any one HTTP request (the page, an upload, a download): bounds a hang only
+
+
+class Runs:
+    """Which sessions' runs the server has taken (a status message came back) and not yet finished."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.taken: set[int] = set()
+        self.finished: set[int] = set()
+
+    def take(self, k: int) -> None:
+        with self.lock:
+            self.taken.add(k)
+
+    def finish(self, k: int) -> None:
+        with self.lock:
+            self.finished.add(k)
+
+    def in_flight(self) -> set[int]:
+        with self.lock:
+            return self.taken - self.finished
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +87,14 @@ def clips(tmp_path_factory) -> list[Path]:
 
 
 class Watch(threading.Thread):
-    """Polls the server's page and its memory until stopped: the slowest answer and the peak RSS."""
+    """Polls the server's page and its memory until stopped: the slowest answer, the peak RSS, and
+    how many answers came while a run was in flight from the request to the answer (the same run)."""
 
-    def __init__(self, url: str, pid: int) -> None:
+    def __init__(self, url: str, pid: int, runs: Runs) -> None:
         super().__init__(daemon=True)
-        self.url, self.process = url, psutil.Process(pid)
+        self.url, self.process, self.runs = url, psutil.Process(pid), runs
         self.slowest, self.peak_rss, self.polls, self.failures = 0.0, 0, 0, []  # type: ignore[var-annotated]
+        self.under_load = 0
         self.done = threading.Event()
 
     def rss(self) -> int:
@@ -78,13 +109,17 @@ class Watch(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             self.peak_rss = max(self.peak_rss, self.rss())
+            before = self.runs.in_flight()
             start = time.perf_counter()
             try:
-                with urllib.request.urlopen(self.url, timeout=10) as response:
+                with urllib.request.urlopen(self.url, timeout=REQUEST_S) as response:
                     response.read()
                     assert response.status == 200
             except Exception as exc:  # noqa: BLE001 (recorded, then the test fails on it)
                 self.failures.append(repr(exc))
+            else:
+                if before & self.runs.in_flight():  # a run waited or ran from the request to the answer
+                    self.under_load += 1
             self.slowest = max(self.slowest, time.perf_counter() - start)
             self.polls += 1
             self.done.wait(0.25)
@@ -98,25 +133,40 @@ def box_of(k: int) -> str:
 SHOWCASE_BOX = json.loads((SHOWCASE / "objects.json").read_text())["objects"][0]["prompts"]["box"]
 
 
-def session(url: str, clip: Path, k: int, downloads: Path, ready: threading.Barrier, out: dict) -> None:
+def session(url: str, clip: Path, k: int, downloads: Path, ready: threading.Barrier, runs: Runs, out: dict) -> None:
     """One client session: upload, a box, then (all together) Run."""
     from gradio_client import Client, handle_file
-    from gradio_client.utils import Status
+    from gradio_client.utils import Status, StatusUpdate
 
-    client = Client(url, verbose=False, download_files=str(downloads))
+    # gradio_client's requests default to httpx's 5 s: a clock, on a busy machine
+    client = Client(url, verbose=False, download_files=str(downloads), httpx_kwargs={"timeout": REQUEST_S})
     message = client.predict(param_1=handle_file(str(clip)), api_name="/on_upload")[2]  # File is the 1st input
     assert f"{FRAMES} frames" in message, message
     box_param = next(p["parameter_name"] for p in client.view_api(return_format="dict", print_info=False)
                      ["named_endpoints"]["/on_box"]["parameters"] if p["component"] == "Textbox")
     assert f"box {box_of(k)}" in client.predict(**{box_param: box_of(k)}, api_name="/on_box")[1]
-    ready.wait(timeout=120)
+    ready.wait(timeout=DEADLINE_S)
     start = time.perf_counter()
     job, ranks = client.submit(api_name="/on_run"), set()
-    while not job.done():  # what the page shows while the run waits: "queue: rank+1/size"
-        update = job.status()
-        if update.code == Status.IN_QUEUE and update.rank is not None:
-            ranks.add((update.rank, update.queue_size))
+
+    def look() -> None:  # every status message the run was sent, in order (job.status() is the latest only)
+        while True:
+            try:
+                update = job.communicator.updates.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if not isinstance(update, StatusUpdate):
+                continue
+            if update.code in (Status.IN_QUEUE, Status.PROCESSING, Status.PROGRESS, Status.ITERATING):
+                runs.take(k)  # the server has it: waiting or running
+            if update.code == Status.IN_QUEUE and update.rank is not None:  # the page: "queue: rank+1/size"
+                ranks.add((update.rank, update.queue_size))
+
+    while not job.done():
+        look()
         time.sleep(0.05)
+    look()
+    runs.finish(k)
     video, table, files, status = job.result()
     out[k] = {"video": video, "table": table["data"], "files": files, "status": status,
               "seconds": time.perf_counter() - start, "ranks": ranks}
@@ -126,30 +176,34 @@ def test_eight_sessions_run_at_once(clips, tmp_path):
     names, gt = load_folder(SHOWCASE / "gt")
     gt = gt[:FRAMES]
     with start_server(tmp_path, "--max-concurrent", str(MAX_CONCURRENT)) as (url, proc):
-        watch = Watch(url, proc.pid)
+        runs = Runs()
+        watch = Watch(url, proc.pid, runs)
         watch.start()
         ready, results, errors = threading.Barrier(SESSIONS), {}, []  # type: ignore[var-annotated]
 
         def guarded(k: int) -> None:
             try:
-                session(url, clips[k], k, tmp_path / f"downloads-{k}", ready, results)
+                session(url, clips[k], k, tmp_path / f"downloads-{k}", ready, runs, results)
             except BaseException as exc:  # noqa: BLE001 (reported below)
                 errors.append(f"session {k}: {exc!r}")
                 ready.abort()
 
-        threads = [threading.Thread(target=guarded, args=(k,)) for k in range(SESSIONS)]
+        threads = [threading.Thread(target=guarded, args=(k,), daemon=True) for k in range(SESSIONS)]
         start = time.perf_counter()
         for t in threads:
             t.start()
+        deadline = time.monotonic() + DEADLINE_S
         for t in threads:
-            t.join(timeout=240)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        hung = [k for k, t in enumerate(threads) if t.is_alive()]
         elapsed = time.perf_counter() - start
         watch.done.set()
-        watch.join()
+        watch.join(timeout=REQUEST_S)
         sessions = {folder.name: sorted(p.name for p in folder.iterdir())  # before the server removes them
                     for folder in tmp_path.glob("rtseg-web-*/sessions/*")}
         server_jsonl = {p.parent.parent.name: p.read_text() for p in tmp_path.glob("rtseg-web-*/sessions/*/run-*/"
                                                                                       "tracks.jsonl")}
+    assert not hung, f"sessions {hung} still going after {DEADLINE_S:.0f} s"
     assert not errors, errors
     assert sorted(results) == list(range(SESSIONS))
 
@@ -184,7 +238,8 @@ def test_eight_sessions_run_at_once(clips, tmp_path):
     print(f"\nload: {SESSIONS} sessions, --max-concurrent {MAX_CONCURRENT}, {FRAMES} frames each: all done in "
           f"{elapsed:.1f} s (runs {runs[0]:.1f}-{runs[-1]:.1f} s from Run); mean J of object 1 "
           f"{min(scores):.4f}-{max(scores):.4f}; server peak RSS {watch.peak_rss / 2**20:.0f} MiB; page answered "
-          f"{watch.polls} times, slowest {watch.slowest:.2f} s; {len(queued)} sessions shown a queue position")
+          f"{watch.polls} times ({watch.under_load} while a run waited or ran), slowest {watch.slowest:.2f} s; "
+          f"{len(queued)} sessions shown a queue position")
     assert min(scores) >= FLOOR_J, scores
     assert not watch.failures, watch.failures[:3]
-    assert watch.polls >= 10 and watch.slowest < PAGE_WITHIN_S
+    assert watch.under_load >= 1, (watch.polls, watch.under_load)  # the page answered under load

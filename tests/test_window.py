@@ -1,10 +1,16 @@
-"""The live window, for real: Xvfb as the screen, xdotool as the user's mouse and keyboard."""
+"""The live window, for real: Xvfb as the screen, xdotool as the user's mouse and keyboard.
+
+Nothing here decides on the clock: each step waits for the state it needs (a record count in the
+JSON file, the window's title, which says the shown frame's size and when the run is paused, after
+how many frames), each wait bounded by a deadline of minutes that only stops a hang.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -21,45 +27,92 @@ from rtseg.output.png import read_index_png
 from conftest import DEMO_CONFIG, SHOWCASE
 
 
-def _xvfb(screen: str, offset: int):
+DEADLINE_S = 600.0  # bounds a hang only: every wait below ends on the state it waits for
+
+
+def _unavailable(why: str):
+    if os.environ.get("RTSEG_REQUIRE_XVFB"):
+        pytest.fail(f"{why} (RTSEG_REQUIRE_XVFB is set)")
+    pytest.skip(why)
+
+
+def _xvfb(screen: str):
+    """An Xvfb screen on the display number it picks itself (-displayfd: it writes the number once
+    it accepts clients), so that no other X server, of this run or another, is ever in the way."""
     if not (shutil.which("Xvfb") and shutil.which("xdotool")):
-        if os.environ.get("RTSEG_REQUIRE_XVFB"):
-            pytest.fail("Xvfb and xdotool are required here (RTSEG_REQUIRE_XVFB is set)")
-        pytest.skip("Xvfb or xdotool not installed (apt-get install xvfb xdotool)")
-    number = 60 + offset + os.getpid() % 200
-    proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    socket = Path(f"/tmp/.X11-unix/X{number}")
-    for _ in range(100):
-        if socket.exists():
-            break
-        time.sleep(0.05)
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
+        _unavailable("Xvfb or xdotool not installed (apt-get install xvfb xdotool)")
+    read, write = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{screen}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write,))
+    os.close(write)
+    number, deadline = b"", time.monotonic() + DEADLINE_S
+    try:
+        while not number.endswith(b"\n") and time.monotonic() < deadline:
+            if select.select([read], [], [], 1.0)[0]:
+                chunk = os.read(read, 64)
+                if not chunk:  # Xvfb exited without a display
+                    break
+                number += chunk
+    finally:
+        os.close(read)
+    if not number.strip().isdigit():
+        proc.kill()
+        proc.wait()
+        _unavailable(f"Xvfb did not start (exit status {proc.returncode}, said {number!r})")
+    try:
+        yield f":{int(number)}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
 def display():
-    yield from _xvfb("1024x768", 0)
+    yield from _xvfb("1024x768")
 
 
 @pytest.fixture
 def wide_display():  # room for the default 1280x720 window
-    yield from _xvfb("1600x1000", 200)
+    yield from _xvfb("1600x1000")
 
 
 def xdotool(display: str, *args: str) -> str:
     return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True,
-                          text=True, timeout=30).stdout.strip()
+                          text=True, timeout=DEADLINE_S).stdout.strip()
+
+
+def window_titled(display: str, pattern: str, proc: subprocess.Popen) -> tuple[str, str]:
+    """Waits (xdotool search --sync) for the one window whose title matches ``pattern`` (a regex);
+    its id and title. Fails when ``proc`` (rtseg, which owns the window) exits first."""
+    search = subprocess.Popen(["xdotool", "search", "--sync", "--name", pattern], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env={**os.environ, "DISPLAY": display})
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        while True:
+            try:
+                found = search.communicate(timeout=0.5)[0].split()
+                break
+            except subprocess.TimeoutExpired:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"no window titled {pattern!r} (rtseg exit status {proc.poll()})") from None
+    finally:
+        if search.poll() is None:
+            search.kill()
+            search.wait()
+    assert len(found) == 1, f"windows titled {pattern!r}: {found}"
+    return found[0], xdotool(display, "getwindowname", found[0])
 
 
 def records(path: Path) -> list[dict]:
+    """The whole lines of a JSONL file being written (each ends with a newline; a line still being
+    written is left for the next look)."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
-    return [json.loads(line) for line in lines[:-1] if line] + (
-        [json.loads(lines[-1])] if lines and lines[-1].endswith("}") else [])
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1] if line]
 
 
 def geometry(display: str, window: str) -> tuple[int, int]:
@@ -68,61 +121,90 @@ def geometry(display: str, window: str) -> tuple[int, int]:
     return int(found[1]), int(found[2])
 
 
-def wait_for(condition, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+def wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = DEADLINE_S) -> None:
+    """Until ``condition()`` holds; fails when ``proc`` (rtseg) exits first, or on a hang."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None and not condition():
+            raise AssertionError(f"rtseg exited ({proc.returncode}) before the state waited for")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no such state within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def still_frames(folder: Path, image: np.ndarray, frames: int) -> Path:
+    """A folder of ``frames`` frames, all ``image`` (links to one JPEG): a still scene that outlasts
+    any test (which quits it)."""
+    folder.mkdir()
+    cv2.imwrite(str(folder / "00000.jpg"), image)
+    for i in range(1, frames):
+        (folder / f"{i:05d}.jpg").symlink_to("00000.jpg")
+    return folder
+
+
+def track_shown(display: str, frames: Path, out: Path, *options: str) -> subprocess.Popen:
+    """``rtseg track --show`` on ``display``; its stderr goes to a file beside ``out`` (a pipe
+    nobody reads could fill and stop it)."""
+    with open(out.with_suffix(".stderr"), "w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rtseg.cli", "track", str(frames), "--config", str(DEMO_CONFIG), "--show",
+             "--save-json", str(out), "--quiet", *options],
+            env={**os.environ, "DISPLAY": display}, stderr=err, text=True)
+
+
+def stderr_of(out: Path) -> str:
+    return out.with_suffix(".stderr").read_text()
+
+
+def quit_with(display: str, window: str, key: str, proc: subprocess.Popen) -> None:
+    xdotool(display, "key", "--window", window, key)
+    proc.wait(timeout=DEADLINE_S)
 
 
 def test_click_adds_an_object_and_drag_adds_a_box(display, tmp_path):
     meta = json.loads((SHOWCASE / "objects.json").read_text())
     first = cv2.VideoCapture(str(SHOWCASE / "video.mp4")).read()[1]
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(400):  # a still scene, long enough to click in
-        cv2.imwrite(str(frames / f"{i:04d}.jpg"), first)
+    frames = still_frames(tmp_path / "frames", first, 20000)
     out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rtseg.cli", "track", str(frames), "--config", str(DEMO_CONFIG), "--show",
-         "--save-json", str(out), "--quiet"],
-        env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
+    proc = track_shown(display, frames, out)
     try:
-        wait_for(lambda: len(records(out)) >= 3)
-        window = xdotool(display, "search", "--sync", "--name", "^rtseg")
-        assert window, "no rtseg window on the screen"
+        window, _ = window_titled(display, r"^rtseg - .* \(640x480\)$", proc)  # a frame is on the screen
         assert geometry(display, window) == (640, 480)  # a frame that fits is shown as it is
+        wait_for(lambda: len(records(out)) >= 3, proc)
         assert all(not r["objects"] for r in records(out))
         x, y = meta["objects"][0]["prompts"]["point"]
         xdotool(display, "mousemove", "--window", window, str(x), str(y), "click", "1")
-        wait_for(lambda: any(r["objects"] for r in records(out)))
+        wait_for(lambda: any(r["objects"] for r in records(out)), proc)
         x1, y1, x2, y2 = meta["objects"][1]["prompts"]["box"]
         xdotool(display, "mousemove", "--window", window, str(x1 - 3), str(y1 - 3), "mousedown", "1")
         xdotool(display, "mousemove", "--window", window, str(x2 + 3), str(y2 + 3), "mouseup", "1")
-        wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)))
+        wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)), proc)
         two = next(r for r in records(out) if len(r["objects"]) == 2)
         # Right click: a negative point for the last object (the box), which is then chosen again.
         xdotool(display, "mousemove", "--window", window, "600", "20", "click", "3")
         wait_for(lambda: any("box" in o["prompt"] and "-600,20" in o["prompt"]
-                             for r in records(out)[-3:] for o in r["objects"]))
-        # Space pauses: no new frames until it is pressed again.
+                             for r in records(out)[-3:] for o in r["objects"]), proc)
+        # Space pauses: no new frames until it is pressed again. The title says after how many
+        # frames; each is written, and no frame after them until space is pressed again.
         xdotool(display, "key", "--window", window, "space")
-        time.sleep(1.0)
-        paused = len(records(out))
-        time.sleep(1.5)
+        _, title = window_titled(display, r"^rtseg - .* - paused after [0-9]+ frames$", proc)
+        paused = int(re.search(r"paused after (\d+) frames$", title)[1])
+        wait_for(lambda: len(records(out)) >= paused, proc)
+        assert [r["index"] for r in records(out)] == list(range(paused))
+        assert window_titled(display, r"paused after", proc)[1] == title  # still paused, after as many
         assert len(records(out)) == paused
         xdotool(display, "key", "--window", window, "space")
-        wait_for(lambda: len(records(out)) > paused + 2)
+        window_titled(display, r"^rtseg - .* \(640x480\)$", proc)  # running again
+        wait_for(lambda: len(records(out)) > paused + 2, proc)
+        assert [r["index"] for r in records(out)[: paused + 3]] == list(range(paused + 3))  # none lost
         xdotool(display, "key", "--window", window, "r")  # reset: every object forgotten
-        wait_for(lambda: not records(out)[-1]["objects"])
-        xdotool(display, "key", "--window", window, "q")
-        proc.wait(timeout=60)
+        wait_for(lambda: not records(out)[-1]["objects"], proc)
+        quit_with(display, window, "q", proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, proc.stderr.read()
+            proc.wait()
+    assert proc.returncode == 0, stderr_of(out)
     assert not records(out)[-1]["objects"]
     last = two
     by_id = {o["id"]: o for o in last["objects"]}
@@ -143,13 +225,9 @@ def still_sample(folder: Path, size: str, frames: int) -> tuple[Path, dict, np.n
     one JPEG), its objects and its first ground-truth mask."""
     subprocess.run([sys.executable, "-m", "rtseg.cli", "synth", "video", str(folder / "sample"), "--scenario",
                     "showcase", "--seed", "11", "--size", size, "--frames", "2"], check=True, capture_output=True,
-                   timeout=600)
+                   timeout=DEADLINE_S)
     first = cv2.VideoCapture(str(folder / "sample" / "video.mp4")).read()[1]
-    still = folder / "frames"
-    still.mkdir()
-    cv2.imwrite(str(still / "0000.jpg"), first)
-    for i in range(1, frames):
-        (still / f"{i:04d}.jpg").symlink_to("0000.jpg")
+    still = still_frames(folder / "frames", first, frames)
     meta = json.loads((folder / "sample" / "objects.json").read_text())
     return still, meta, read_index_png(folder / "sample" / "gt" / "00000.png")
 
@@ -172,48 +250,40 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float((a & b).sum() / (a | b).sum())
 
 
-def track_shown(display: str, frames: Path, out: Path, *options: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "rtseg.cli", "track", str(frames), "--config", str(DEMO_CONFIG), "--show",
-         "--save-json", str(out), "--quiet", *options],
-        env={**os.environ, "DISPLAY": display}, stderr=subprocess.PIPE, text=True)
-
-
 def test_a_1080p_source_is_shown_scaled_and_clicks_land_on_its_pixels(wide_display, tmp_path):
     display, source = wide_display, (1920, 1080)
-    frames, meta, gt = still_sample(tmp_path, "1920x1080", 1000)
+    frames, meta, gt = still_sample(tmp_path, "1920x1080", 20000)
     out = tmp_path / "t.jsonl"
     proc = track_shown(display, frames, out)
     try:
-        wait_for(lambda: len(records(out)) >= 3)
-        window = xdotool(display, "search", "--sync", "--name", "^rtseg")
-        assert window, "no rtseg window on the screen"
         first = (1280, 720)  # the default output.window_size: the frame at 2/3, aspect kept
+        window, _ = window_titled(display, r"^rtseg - .* \(1280x720 of 1920x1080\)$", proc)
         assert geometry(display, window) == first
         point = shown_at(*meta["objects"][0]["prompts"]["point"], first, source)
         xdotool(display, "mousemove", "--window", window, *map(str, point), "click", "1")
-        wait_for(lambda: any(r["objects"] for r in records(out)))
-        # The user makes the window smaller: the next frames are scaled to it (1/2), and clicks follow.
+        wait_for(lambda: any(r["objects"] for r in records(out)), proc)
+        # The user makes the window smaller: the next frames are scaled to it (1/2), and clicks follow
+        # (once such a frame is on the screen: the title says so).
         xdotool(display, "windowsize", window, "960", "540")
-        done = len(records(out))
-        wait_for(lambda: len(records(out)) > done + 5)
         second = (960, 540)
+        assert window_titled(display, r"^rtseg - .* \(960x540 of 1920x1080\)$", proc)[0] == window
         assert geometry(display, window) == second  # rtseg does not fight the user's size
         x1, y1, x2, y2 = meta["objects"][1]["prompts"]["box"]
         corner, far = shown_at(x1 - 6, y1 - 6, second, source), shown_at(x2 + 6, y2 + 6, second, source)
         xdotool(display, "mousemove", "--window", window, *map(str, corner), "mousedown", "1")
         xdotool(display, "mousemove", "--window", window, *map(str, far), "mouseup", "1")
-        wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)))
+        wait_for(lambda: any(len(r["objects"]) == 2 for r in records(out)), proc)
         negative = shown_at(1200, 1000, second, source)  # background: a negative point for the box
         xdotool(display, "mousemove", "--window", window, *map(str, negative), "click", "3")
         negative = source_of(*negative, second, source)
-        wait_for(lambda: any(" -" in o["prompt"] for o in records(out)[-1]["objects"]))
-        xdotool(display, "key", "--window", window, "q")
-        proc.wait(timeout=60)
+        wait_for(lambda: any(" -" in o["prompt"] for o in records(out)[-1]["objects"]), proc)
+        assert geometry(display, window) == second  # still the user's size
+        quit_with(display, window, "q", proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, proc.stderr.read()
+            proc.wait()
+    assert proc.returncode == 0, stderr_of(out)
     by_id = {o["id"]: o for o in records(out)[-1]["objects"]}
     assert set(by_id) == {1, 2}
     # Prompts in source pixels: the pixel under the centre of the one clicked, within a shown pixel
@@ -237,24 +307,23 @@ def test_a_1080p_source_is_shown_scaled_and_clicks_land_on_its_pixels(wide_displ
 
 def test_window_size_option_and_a_4k_source(display, tmp_path):
     source = (3840, 2160)
-    frames, meta, gt = still_sample(tmp_path, "3840x2160", 400)
+    frames, meta, gt = still_sample(tmp_path, "3840x2160", 20000)
     out = tmp_path / "t.jsonl"
     proc = track_shown(display, frames, out, "--window-size", "1000x700")
     try:
-        wait_for(lambda: len(records(out)) >= 2)
-        window = xdotool(display, "search", "--sync", "--name", "^rtseg")
-        assert window, "no rtseg window on the screen"
         shown = (1000, 562)  # 1000x700 is the bound; the frame's aspect is kept (scales 3.84 and 3.84-3.85)
+        window, _ = window_titled(display, r"^rtseg - .* \(1000x562 of 3840x2160\)$", proc)
         assert geometry(display, window) == shown
+        wait_for(lambda: len(records(out)) >= 2, proc)
         point = shown_at(*meta["objects"][2]["prompts"]["point"], shown, source)  # the green star
         xdotool(display, "mousemove", "--window", window, *map(str, point), "click", "1")
-        wait_for(lambda: any(r["objects"] for r in records(out)))
-        xdotool(display, "key", "--window", window, "Escape")
-        proc.wait(timeout=60)
+        wait_for(lambda: any(r["objects"] for r in records(out)), proc)
+        quit_with(display, window, "Escape", proc)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, proc.stderr.read()
+            proc.wait()
+    assert proc.returncode == 0, stderr_of(out)
     (star,) = next(r for r in records(out) if r["objects"])["objects"]
     px, py = source_of(*point, shown, source)
     assert star["prompt"] == f"point +{px},{py}"
@@ -318,6 +387,23 @@ def test_frames_are_scaled_to_the_bound_and_clicks_map_to_source_pixels(source, 
     assert (oid, negative) == (2, corner)
     assert source[0] - sx <= corner[0] <= source[0] - 1 and source[1] - sy <= corner[1] <= source[1] - 1
     assert not window.messages
+
+
+def test_the_title_says_what_is_shown_and_when_paused_after_how_many_frames():
+    """No screen needed: the title's state (what the tests above wait for with xdotool)."""
+    from types import SimpleNamespace
+
+    from rtseg.output.window import Window
+
+    window = Window(_Prompts("1280x720"), title="rtseg - clip")  # type: ignore[arg-type]
+    assert window.state_title() == "rtseg - clip"  # nothing shown yet
+    for size, shown in (((640, 480), "(640x480)"), ((1920, 1080), "(1280x720 of 1920x1080)")):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        window.write(SimpleNamespace(overlay=frame, image=frame))
+        window.shown = window.last
+        assert window.state_title() == f"rtseg - clip {shown}"
+    window.taken, window.paused = 57, True
+    assert window.state_title() == "rtseg - clip (1280x720 of 1920x1080) - paused after 57 frames"
 
 
 def test_window_size_comes_from_the_option_or_the_config(tmp_path):

@@ -7,6 +7,10 @@ A frame larger than ``output.window_size`` (default 1280x720) is shown scaled do
 kept (never scaled up), by :func:`~rtseg.output.render.shrink` on the output thread. The window can be resized; the
 next frames are scaled to the size it then has. Clicks are mapped back to the source frame's pixels
 (:func:`to_source`), so prompts, masks and JSON stay at the source's resolution.
+
+The title says what is on the screen once a frame is shown: ``rtseg - SOURCE (640x480)``, or
+``(960x540 of 1920x1080)`` when scaled, and ``- paused after N frames`` while paused (N: the frames
+taken so far, each of which is written to the outputs).
 """
 
 from __future__ import annotations
@@ -67,9 +71,12 @@ class Window(Sink):
         self._press: tuple[int, int] | None = None
         self._last_object: int | None = None
         self.messages: list[str] = []
+        self.taken = 0  # frames taken by the run: the runner pumps once after each (and while paused)
+        self._shown_title = ""  # the title on the screen, with its state (see state_title)
 
     def open(self, stream: StreamInfo) -> None:
         self.title = self.title or f"rtseg - {stream.name}"
+        self._shown_title = self.title
         try:  # NORMAL: the user may resize it (OpenCV then maps the mouse to the shown image's pixels)
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as exc:
@@ -115,6 +122,8 @@ class Window(Sink):
     def pump(self, wait_ms: int) -> bool:
         """Draw the newest overlay and handle input for ``wait_ms`` (at least 1 ms); False when the
         user quits. Nothing happens before the first overlay."""
+        if not self.paused:
+            self.taken += 1
         frame = self.last
         if frame is None:
             return True
@@ -126,7 +135,25 @@ class Window(Sink):
         if not self._keys(cv2.waitKey(max(wait_ms, 1))):
             return False
         self._follow_resize()
+        title = self.state_title()
+        if title != self._shown_title:
+            try:
+                cv2.setWindowTitle(self.title, title)
+            except cv2.error:  # closed meanwhile: the next pump says so
+                return True
+            self._shown_title = title
         return True
+
+    def state_title(self) -> str:
+        """The title with what is on the screen: the shown frame's size (and the source's, when
+        scaled), and whether the run is paused, after how many frames."""
+        title = self.title
+        if self.shown is not None:
+            size, source = self.shown.size, self.shown.source
+            title += f" ({size[0]}x{size[1]}" + (f" of {source[0]}x{source[1]})" if size != source else ")")
+        if self.paused:
+            title += f" - paused after {self.taken} frames"
+        return title
 
     def _follow_resize(self) -> None:
         """When the image area differs from the shown frame (the user or the window manager resized
