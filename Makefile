@@ -10,7 +10,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 # Playwright drives the system Chromium (apt-get install chromium); it never downloads a browser
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup demo web test lint bench bench-hd bench-batch gpu-kit models samples clean
+.PHONY: setup demo web test test-stress lint bench bench-hd bench-batch gpu-kit models samples clean
 
 setup: $(VENV)/.installed
 
@@ -32,8 +32,16 @@ demo: setup
 web: setup
 	$(BIN)/rtseg web --config configs/demo.yaml
 
+# The tests in TEST_WORKERS processes (pytest-xdist), a file's tests in one of them (they share its
+# fixtures: one model load, one run read by many tests); PYTEST_ARGS: more options (.ci/run adds
+# --durations=30). TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS)
+
+# The whole CI run three times in a row on fresh clones of HEAD, every core kept busy (.ci/stress).
+test-stress:
+	bash .ci/stress
 
 lint: setup
 	$(BIN)/pip install -q ruff mypy

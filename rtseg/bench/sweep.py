@@ -28,6 +28,15 @@ from rtseg.synth.world import BACKGROUNDS, COLOURS
 
 SCENES = ("lone", "pair")
 FLICKER_DROP = 0.1
+TARGETS = {"min_J": 0.85, "mean_J": 0.92, "flicker": 0.03}  # #14's: min and mean J at least, flicker under
+
+
+def misses(result: dict[str, Any]) -> list[str]:
+    """The targets a sweep's summary misses (none: it meets all three)."""
+    out = [f"{k} {result[k]:.4f} < {v}" for k, v in TARGETS.items() if k != "flicker" and result[k] < v]
+    if result["flicker"] >= TARGETS["flicker"]:
+        out.append(f"flicker {result['flicker']:.4f} >= {TARGETS['flicker']}")
+    return out
 
 
 def cases() -> list[tuple[str, str, str]]:
