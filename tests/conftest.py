@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 _TMP = tempfile.mkdtemp(prefix="rtseg-tests-")
@@ -40,6 +41,14 @@ def pytest_collection_modifyitems(items: list) -> None:
     """Run the longest files first (the order within a file is kept; every process sorts alike)."""
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def wait_until(predicate, what: str, timeout: float, poll: float = 0.05) -> None:
+    """Poll ``predicate`` until it holds; ``timeout`` only bounds a hang: nothing is decided on the clock."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, f"still waiting for {what} after {timeout:.0f} s"
+        time.sleep(poll)
 
 
 class CachingSegmenter:

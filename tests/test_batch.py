@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import functools
 import json
 import os
 import re
@@ -12,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from rtseg.batch.manifest import read_manifest
 from rtseg.cli import main
 from rtseg.errors import RtsegError
 
+import conftest
 from conftest import DEMO_CONFIG
 
 ray = pytest.importorskip("ray", reason="pip install -e '.[batch]'")
@@ -57,11 +58,7 @@ def masks_hash(folder: Path) -> str:
 HANG_S = 600.0  # a deadline that only bounds a hang: nothing in these tests is decided on the clock
 
 
-def wait_for(predicate, what: str, timeout: float = HANG_S) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, f"still waiting for {what} after {timeout:.0f} s"
-        time.sleep(0.05)
+wait_for = functools.partial(conftest.wait_until, timeout=HANG_S)
 
 
 def session_pids(sid: int) -> list[int]:

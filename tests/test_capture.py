@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -14,6 +15,7 @@ from rtseg.capture.live import LiveSource
 from rtseg.capture.sources import open_source
 from rtseg.errors import RtsegError
 
+import conftest
 from conftest import SHOWCASE
 
 
@@ -45,11 +47,7 @@ class FakeCamera:
 DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
 
 
-def wait_until(predicate, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.002)
+wait_until = functools.partial(conftest.wait_until, timeout=DEADLINE, poll=0.002)
 
 
 class ManualCamera(FakeCamera):

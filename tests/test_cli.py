@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import pytest
 
 from rtseg.cli import main
 
+import conftest
 from conftest import DEMO_CONFIG, ROOT, SHOWCASE
 
 VIDEO = str(SHOWCASE / "video.mp4")
@@ -162,12 +163,7 @@ def test_damaged_video_mid_file(tmp_path):
     assert 10 <= n < 60 and _video_frames(out / "o.mp4") == n
 
 
-def wait_for(predicate, what: str, timeout: float = 600.0) -> None:
-    """Poll ``predicate`` until it holds; the deadline only bounds a hang, nothing is decided on the clock."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, f"still waiting for {what} after {timeout:.0f} s"
-        time.sleep(0.05)
+wait_for = functools.partial(conftest.wait_until, timeout=600.0)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

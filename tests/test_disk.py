@@ -9,6 +9,7 @@ allowed, those tests are skipped.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -16,7 +17,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -29,6 +29,7 @@ from rtseg.output import sinks
 from rtseg.output.png import read_index_png
 from rtseg.session import FrameResult
 
+import conftest
 from conftest import DEMO_CONFIG, SHOWCASE
 
 VIDEO = SHOWCASE / "video.mp4"
@@ -203,12 +204,7 @@ def test_other_write_errors_are_one_line_too():
     assert str(error) == "cannot write out/m/00003.png: Input/output error"
 
 
-def wait_for(predicate, what: str, timeout: float = 600.0) -> None:
-    """Poll ``predicate`` until it holds; the deadline only bounds a hang, nothing is decided on the clock."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, f"still waiting for {what} after {timeout:.0f} s"
-        time.sleep(0.05)
+wait_for = functools.partial(conftest.wait_until, timeout=600.0)
 
 
 def test_kill_9_leaves_whole_files_and_an_mp4_without_its_index(tmp_path):

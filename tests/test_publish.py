@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import queue
 import threading
@@ -21,6 +22,7 @@ from rtseg.prompt.prompts import PointPrompt
 from rtseg.runner import run
 from rtseg.session import Session
 
+import conftest
 from conftest import SHOWCASE, ground_truth
 
 FLOORS = json.loads((Path(__file__).with_name("quality.json")).read_text())
@@ -57,11 +59,7 @@ def key_of(tmp_path) -> str:
     return f"rtseg-test/{uuid.uuid4().hex}/{tmp_path.name}"
 
 
-def wait_until(predicate, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
+wait_until = functools.partial(conftest.wait_until, timeout=DEADLINE, poll=0.01)
 
 
 def frames_of(n: int) -> list[np.ndarray]:

@@ -5,6 +5,7 @@ port). Time in the others is simulated: backoffs and windows are exact on a mach
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -22,17 +23,14 @@ import pytest
 
 from rtseg.capture.live import LiveSource, StreamLost
 
+import conftest
 from conftest import DEMO_CONFIG, SHOWCASE
 
 
 DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
 
 
-def wait_until(predicate, what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
+wait_until = functools.partial(conftest.wait_until, timeout=DEADLINE, poll=0.01)
 
 
 class SimulatedClock:
@@ -284,7 +282,7 @@ def test_a_real_stream_killed_and_restarted(tmp_path):
              str(tmp_path / "masks"), "--output", str(tmp_path / "overlay.mp4"), "--reconnect", str(RECONNECT),
              "--no-show", "--quiet"], stderr=stderr_file, text=True)
     try:
-        wait_until(lambda: len(whole_lines(out)) >= 15, "15 frames tracked", 3 * DEADLINE)  # models load first
+        wait_until(lambda: len(whole_lines(out)) >= 15, "15 frames tracked", timeout=3 * DEADLINE)  # models load first
         spare, spare_port = serve(SHOWCASE / "video.mp4")  # the restarted server, ready before the drop
         relay.route(None)
         server.send_signal(signal.SIGKILL)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import queue
 import sys
 import threading
-import time
 
 import pytest
 
 from rtseg.capture.prefetch import prefetch
 from rtseg.output.worker import Worker
 
+import conftest
+
 DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
 
 
-def wait_until(predicate, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.001)
+wait_until = functools.partial(conftest.wait_until, timeout=DEADLINE, poll=0.001)
 
 
 def waiting_in_put(thread: threading.Thread) -> queue.Queue | None:
