@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rtseg.errors import RtsegError
-from rtseg.output.messages import objects_message, parse_prompt
+from rtseg.output.messages import MAX_TEXT, PromptError, objects_message, parse_prompt
 from rtseg.output.png import read_index_png
 from rtseg.output.sinks import MaskSink
 from rtseg.prompt.prompts import PointPrompt
@@ -28,7 +28,7 @@ from conftest import SHOWCASE, ground_truth
 FLOORS = json.loads((Path(__file__).with_name("quality.json")).read_text())
 
 zenoh = pytest.importorskip("zenoh", reason="pip install -e '.[robot]'")
-from rtseg.output.publish import Publisher, open_zenoh  # noqa: E402
+from rtseg.output.publish import MAX_OBJECTS, MAX_PENDING, Publisher, open_zenoh  # noqa: E402
 
 
 @pytest.mark.parametrize("payload, words", [
@@ -43,6 +43,31 @@ from rtseg.output.publish import Publisher, open_zenoh  # noqa: E402
 def test_bad_prompt_messages_are_refused(payload, words):
     with pytest.raises(RtsegError, match=words):
         parse_prompt(payload)
+
+
+@pytest.mark.parametrize("payload, words", [
+    (b"[" * 200_000, "more than the limit of 16384"),  # was RecursionError, which ended the run
+    (b"[" * 5_000, "nested too deeply"),  # within the size limit: deeper than json can read
+    (b'{"point": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested too deeply"),
+    (json.dumps({"text": "a" * (MAX_TEXT + 1)}).encode(), "more than the limit of 300"),
+    (json.dumps({"text": "b" * 1_800_000}).encode(), "more than the limit of 16384"),
+    (json.dumps({"point": [1, 2], "neg": [[1, 1]] * 64}).encode(), "limit of 64 points"),
+    (json.dumps({"reset": True, "request_id": "r" * 129}).encode(), "at most 128 characters"),
+    (json.dumps({"reset": True, "request_id": [1]}).encode(), "request_id"),
+    (b'{"reset": false}', "reset takes true"),
+    (b'{"forget": 1, "neg": [[1, 2]]}', "alone"),
+    (json.dumps({"z" * 10_000: 1}).encode(), "unknown field 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz' "),
+])
+def test_prompt_messages_are_bounded(payload, words):
+    with pytest.raises(RtsegError, match=words) as caught:
+        parse_prompt(payload)
+    assert len(str(caught.value)) < 200  # the answer is bounded whatever the message held
+
+
+def test_a_refused_message_keeps_its_request_id():
+    with pytest.raises(PromptError) as caught:
+        parse_prompt(b'{"point": [1], "request_id": "r7"}')
+    assert caught.value.request == "r7"
 
 
 def test_prompt_messages():
@@ -102,17 +127,20 @@ class Listener:
 
 
 class CountingQueue(queue.Queue):
-    """The tracker's queue of prompt messages, counting those that came in."""
+    """The tracker's queue of prompt messages (as bounded as the Publisher's), counting those that
+    came in: queued or, the queue full, dropped."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(MAX_PENDING)
         self.count, self.came = 0, threading.Condition()
 
     def put(self, item, block=True, timeout=None) -> None:
-        super().put(item, block, timeout)
-        with self.came:
-            self.count += 1
-            self.came.notify_all()
+        try:
+            super().put(item, block, timeout)
+        finally:
+            with self.came:
+                self.count += 1
+                self.came.notify_all()
 
     def wait_for(self, n: int) -> None:
         with self.came:
@@ -325,3 +353,206 @@ def test_listen_and_prompt_commands(make_session, tmp_path, capsys):
     assert not tracker.is_alive() and errors == []
     assert main(["prompt", key, "--reset", "--wait", "1"]) == 2  # nobody there any more
     assert "no answer" in capsys.readouterr().err
+
+
+# -- the prompt channel as an attacker tries it: a real tracker and real Zenoh sessions ------------
+
+class Channel:
+    """A tracker on its own thread (the demo model, a real Zenoh session) whose frames come one per
+    batch of prompt messages: batch k is sent before frame k is handed over (and is in the tracker's
+    queue by then), so it is applied within a frame or two. ``send`` returns the batch's answers."""
+
+    def __init__(self, key: str, session: Session, images: list[np.ndarray]) -> None:
+        from rtseg.capture.replay import Replay
+
+        self.listener = Listener(key)
+        self.prompts = self.listener.session.declare_publisher(f"{key}/prompts")
+        self.publisher = KnownPublisher(key, session)
+        self.batches: queue.Queue = queue.Queue()
+        self.frames, self.sent, self.errors = 0, 0, []
+        channel = self
+
+        class Fed(Replay):
+            def __iter__(self):
+                for frame in super().__iter__():
+                    batch = channel.batches.get(timeout=DEADLINE)
+                    if batch is None:
+                        return
+                    for payload in batch:
+                        send_when_heard(channel.prompts, payload)
+                    channel.publisher.requests.wait_for(channel.sent)
+                    channel.frames += 1
+                    yield frame
+
+        def track() -> None:
+            try:
+                run(Fed(images, 30.0, 10**9), session, [self.publisher])
+            except BaseException as exc:  # the test fails on it
+                self.errors.append(exc)
+
+        self.thread = threading.Thread(target=track, daemon=True)
+        self.thread.start()
+
+    def send(self, batch: list[bytes], answers: int | None = None) -> list[dict]:
+        """Send ``batch`` with the next frame; the ``answers`` events it gets (one per message)."""
+        before = len(self.listener.got["events"])
+        self.sent += len(batch)
+        self.batches.put(batch)
+        n = before + (len(batch) if answers is None else answers)
+        wait_until(lambda: len(self.listener.got["events"]) >= n or not self.thread.is_alive(), f"{n} events")
+        assert self.thread.is_alive() and not self.errors, f"the tracker stopped: {self.errors}"
+        return [json.loads(p) for p, _ in self.listener.got["events"][before:]]
+
+    def close(self) -> int:
+        """Stop the tracker; the frames it tracked, once every one of them is published."""
+        self.batches.put(None)
+        self.thread.join(DEADLINE)
+        assert not self.thread.is_alive() and not self.errors, self.errors
+        self.listener.wait_for({"objects": self.frames})
+        self.listener.close()
+        return self.frames
+
+
+@pytest.fixture(scope="module")
+def channel(make_session, tmp_path_factory):
+    channel = Channel(key_of(tmp_path_factory.mktemp("channel")), make_session(), frames_of(30))
+    yield channel
+    channel.close()
+
+
+def test_hostile_messages_get_errors_and_the_run_goes_on(channel):
+    huge_text = json.dumps({"text": "the purple square " * 100_000, "request_id": "huge"}).encode()  # 1.8 MB
+    events = channel.send([b"[" * 200_000, huge_text, json.dumps({"point": [563, 300], "request_id": "ok"}).encode()])
+    assert [e["event"] for e in events] == ["error", "error", "added"], events
+    assert "16384" in events[0]["error"] and "16384" in events[1]["error"]
+    assert all(len(json.dumps(e)) < 500 for e in events)
+    assert events[2]["request_id"] == "ok"
+    n = len(channel.listener.got["objects"])
+    channel.send([b'{"reset": true}'])
+    channel.listener.wait_for({"objects": n + 1})
+    assert max(len(p) for p, _ in channel.listener.got["objects"]) < 20_000  # no prompt text in every message
+
+
+def test_a_flood_is_bounded_and_answered(channel):
+    events = channel.send([b'{"reset": true}'] * (MAX_PENDING + 50), answers=MAX_PENDING + 1)
+    dropped = [e for e in events if e.get("dropped")]
+    assert len(dropped) == 1 and dropped[0]["dropped"] == 50, dropped
+    assert sum(e["event"] == "reset" for e in events) == MAX_PENDING
+    points = [json.dumps({"point": [10 + k, 10]}).encode() for k in range(MAX_OBJECTS + 1)]
+    events = channel.send(points[:MAX_PENDING]) + channel.send(points[MAX_PENDING:])
+    assert [e["event"] for e in events] == ["added"] * MAX_OBJECTS + ["error"]
+    assert f"{MAX_OBJECTS} objects are followed already" in events[-1]["error"]
+    assert channel.send([b'{"reset": true}'])[0]["event"] == "reset"
+
+
+def json_values():
+    from hypothesis import strategies as st
+
+    return st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                        max_leaves=12)
+
+
+def hostile_messages():
+    """(payload, refused): messages of every kind an attacker sends, and well-formed ones among them
+    (those may be refused too: an id that is not there, a point off the frame)."""
+    from hypothesis import strategies as st
+
+    bad = st.one_of(
+        st.binary(max_size=64),  # random bytes
+        st.tuples(st.sampled_from([b"[", b'{"a":', b'{"point":[', b'{"text":[']), st.integers(600, 300_000))
+        .map(lambda t: t[0] * t[1]),  # deep nesting, within the size limit and past it
+        st.tuples(st.sampled_from(["text", "request_id", "colour"]), st.integers(MAX_TEXT + 1, 2_000_000))
+        .map(lambda t: json.dumps({t[0]: "x" * t[1]} if t[0] != "request_id" else {"reset": True, t[0]: "x" * t[1]})
+             .encode()),  # huge strings
+        st.tuples(st.sampled_from(["text", "point", "box", "forget", "reset", "neg"]), json_values())
+        .filter(lambda t: not (t[0] in ("reset",) and t[1] is True) and not (t[0] == "forget" and type(t[1]) is int)
+                and not (t[0] == "text" and isinstance(t[1], str) and t[1].strip()))
+        .map(lambda t: json.dumps({t[0]: t[1]}).encode()),  # wrong types
+        json_values().filter(lambda v: not isinstance(v, dict)).map(lambda v: json.dumps(v).encode()),
+    ).map(lambda p: (p, True))
+    good = st.one_of(
+        st.tuples(st.integers(0, 639), st.integers(0, 479)).map(lambda xy: {"point": list(xy)}),
+        st.just({"box": [40, 40, 200, 200]}), st.integers(1, 80).map(lambda k: {"forget": k}),
+        st.just({"reset": True}), st.sampled_from(["the purple square", "the red circle"]).map(lambda t: {"text": t}),
+    ).map(lambda m: (json.dumps(m).encode(), False))
+    return st.one_of(bad, bad, bad, good)
+
+
+def test_fuzzed_prompt_channel_answers_every_message(channel):
+    from hypothesis import given, settings, strategies as st
+
+    sent = []
+    frames_before = channel.frames
+
+    @settings(max_examples=24, derandomize=True, database=None, deadline=None, suppress_health_check=list(
+        __import__("hypothesis").HealthCheck))
+    @given(st.lists(hostile_messages(), min_size=44, max_size=MAX_PENDING))
+    def batch_of(messages):
+        events = channel.send([p for p, _ in messages])
+        assert len(events) == len(messages)
+        for (payload, refused), event in zip(messages, events):
+            assert event["event"] in ("added", "forgotten", "reset", "error"), event
+            if refused:
+                assert event["event"] == "error", (payload[:80], event)
+            assert len(event.get("error", "")) <= 300
+        sent.extend(messages)
+
+    batch_of()
+    print(f"{len(sent)} messages, {sum(r for _, r in sent)} hostile, over {channel.frames - frames_before} frames")
+    assert len(sent) >= 1000
+    assert channel.publisher.published >= channel.frames - 8  # the tracker still publishes (close() checks all)
+
+
+def non_loopback_address() -> str:
+    """This machine's address on its default route (no packet is sent); skips when it has none."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            address = s.getsockname()[0]
+    except OSError:
+        address = "127.0.0.1"
+    if address.startswith("127."):
+        pytest.skip("this machine has no address but loopback: no link from another interface to refuse")
+    return address
+
+
+def test_a_peer_off_the_loopback_interface_cannot_prompt(tmp_path):
+    """A peer on another interface (as one on another machine would be) that rtseg's session
+    connects to, having heard its scouting answer: its prompts are not taken and it gets nothing,
+    while a peer on this machine's loopback is heard."""
+    address = non_loopback_address()
+    key = key_of(tmp_path)
+    tracker = open_zenoh()  # rtseg's default session
+    got = {b"remote": 0, b"local": 0}
+    came = threading.Condition()
+
+    def heard(sample) -> None:
+        with came:
+            got[sample.payload.to_bytes()] += 1
+            came.notify_all()
+
+    config = zenoh.Config()  # listens on the other interface only and never connects itself
+    config.insert_json5("listen/endpoints", json.dumps({"peer": [f"tcp/{address}:0"]}))
+    config.insert_json5("scouting/multicast/interface", '"lo"')
+    config.insert_json5("scouting/multicast/autoconnect", '{"peer": [], "router": []}')
+    config.insert_json5("scouting/gossip/autoconnect", '{"peer": [], "router": []}')
+    remote, local = zenoh.open(config), open_zenoh()
+    try:
+        tracker.declare_subscriber(f"{key}/prompts", heard)
+        wait_until(lambda: str(remote.zid()) in {str(z) for z in tracker.info.peers_zid()},
+                   "rtseg's session to connect to the other peer")
+        from_remote = remote.declare_publisher(f"{key}/prompts")
+        from_local = local.declare_publisher(f"{key}/prompts")
+        wait_until(lambda: from_local.matching_status.matching, "the local peer to see the subscriber")
+        for k in range(1, 51):  # each local message heard after the remote one sent before it
+            from_remote.put(b"remote")
+            from_local.put(b"local")
+            with came:
+                assert came.wait_for(lambda: got[b"local"] >= k, DEADLINE)
+        assert got[b"remote"] == 0 and not from_remote.matching_status.matching, got
+    finally:
+        for s in (local, remote, tracker):
+            s.close()

@@ -71,31 +71,74 @@ class Command:
     request: str | None = None
 
 
+class PromptError(RtsegError):
+    """A prompt message refused, with the ``request_id`` it gave (None: none, or none readable)."""
+
+    def __init__(self, message: str, request: str | None = None) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+# What one prompt message may hold (a message over them is answered with an error, unparsed beyond the check).
+MAX_MESSAGE_BYTES = 16 * 1024  # the payload, checked before it is parsed
+MAX_TEXT = 300  # characters of a text prompt (CLIP reads 77 tokens of it)
+MAX_POINTS = 64  # points of one prompt, the positive one and the negatives
+MAX_REQUEST_ID = 128  # characters of a request_id (echoed in the answer)
+FIELDS = ("text", "point", "neg", "box", "forget", "reset", "request_id")
+
+
 def parse_prompt(payload: bytes | str) -> Command:
     """A message on ``KEY/prompts``: ``{"text": ...}``, ``{"point": [x, y]}`` (``"neg": [[x, y], ...]``
     optional), ``{"box": [x1, y1, x2, y2]}``, ``{"forget": id}`` or ``{"reset": true}``, with an
-    optional ``"request_id"``. RtsegError for anything else."""
+    optional ``"request_id"``. RtsegError for anything else, or for a message over the limits above
+    (its size is checked before it is parsed; nesting too deep for the parser is an error too).
+
+    >>> parse_prompt(b"[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    rtseg.errors.RtsegError: message of 100000 bytes, more than the limit of 16384
+    """
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise RtsegError(f"message of {len(payload)} bytes, more than the limit of {MAX_MESSAGE_BYTES}")
     try:
         msg = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RtsegError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise RtsegError("not JSON this server reads: nested too deeply") from None
     if not isinstance(msg, dict):
         raise RtsegError("expected a JSON object")
     request = msg.pop("request_id", None)
+    if request is not None and (not isinstance(request, (str, int)) or isinstance(request, bool)
+                                or len(str(request)) > MAX_REQUEST_ID):
+        raise RtsegError(f"request_id: expected a string or an integer of at most {MAX_REQUEST_ID} characters")
     request = None if request is None else str(request)
-    kinds = [k for k in ("text", "point", "box", "forget", "reset") if k in msg]
-    unknown = sorted(set(msg) - {"text", "point", "box", "forget", "reset", "neg"})
+    try:
+        return _command(msg, request)
+    except RtsegError as exc:
+        raise PromptError(str(exc), request) from None
+
+
+def _command(msg: dict[str, Any], request: str | None) -> Command:
+    unknown = sorted(set(msg) - set(FIELDS))
     if unknown:
-        raise RtsegError(f"unknown field {unknown[0]!r} (known: text, point, neg, box, forget, reset, request_id)")
+        raise RtsegError(f"unknown field {unknown[0][:40]!r} (known: {', '.join(FIELDS)})")
+    kinds = [k for k in ("text", "point", "box", "forget", "reset") if k in msg]
     if len(kinds) != 1:
         raise RtsegError("give exactly one of text, point, box, forget, reset")
     kind = kinds[0]
     if kind == "reset":
+        if msg["reset"] is not True or len(msg) > 1:
+            raise RtsegError('reset takes true alone: {"reset": true}')
         return Command("reset", request=request)
     if kind == "forget":
-        if not isinstance(msg["forget"], int) or isinstance(msg["forget"], bool):
-            raise RtsegError("forget takes an object id (an integer)")
+        if not isinstance(msg["forget"], int) or isinstance(msg["forget"], bool) or len(msg) > 1:
+            raise RtsegError("forget takes an object id (an integer) alone")
         return Command("forget", oid=msg["forget"], request=request)
+    if kind == "text" and isinstance(msg["text"], str) and len(msg["text"]) > MAX_TEXT:
+        raise RtsegError(f"text of {len(msg['text'])} characters, more than the limit of {MAX_TEXT}")
+    if isinstance(msg.get("neg"), list) and len(msg["neg"]) + (kind == "point") > MAX_POINTS:
+        raise RtsegError(f"{len(msg['neg'])} negative points, more than the limit of {MAX_POINTS} points a prompt")
     entry = {"points" if kind == "point" else kind: [msg["point"]] if kind == "point" else msg[kind]}
     if "neg" in msg:
         entry["neg"] = msg["neg"]
