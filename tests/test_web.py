@@ -12,6 +12,7 @@ wait_for_function, expect), and every wait has a deadline of minutes that only b
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -131,7 +133,8 @@ def start_server(tmp: Path, *options: str) -> Iterator[tuple[str, subprocess.Pop
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``rtseg web`` on a free localhost port with the demo config; yields its URL."""
+    """``rtseg web`` on a free localhost port with the demo config; yields its URL. Its upload quota
+    is the default, 10 x --max-upload-mb."""
     chromium_path()
     with start_server(tmp_path_factory.mktemp("web-server"), "--max-upload-mb", str(MAX_UPLOAD_MB)) as (url, _):
         yield url
@@ -229,7 +232,45 @@ def click_pixel(page, x: float, y: float) -> None:
     page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
 
 
-def test_click_run_download_and_score(page, tmp_path):
+# -- plain HTTP, as another page or program would send it ------------------------------------------
+
+PASSIVE = {"video/webm", "video/mp4", "image/png", "image/jpeg", "image/webp", "application/zip",
+           "application/x-ndjson", "application/octet-stream"}
+
+
+def assert_download(headers, content_type: str) -> None:
+    """A file the server sends: a download of a passive type, which no browser runs as a page."""
+    headers = {k.lower(): v for k, v in dict(headers).items()}
+    assert headers["content-type"].split(";")[0] == content_type and content_type in PASSIVE, headers
+    assert headers["content-disposition"].startswith("attachment"), headers
+    assert headers["x-content-type-options"] == "nosniff", headers
+    assert headers["content-security-policy"].startswith("sandbox"), headers
+
+
+def send(url: str, method: str = "GET", path: str = "/", headers: dict | None = None,
+         body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One request to the server at ``url``, with exactly these headers (a Host of its own, say):
+    its status, headers (lower-case names) and body."""
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=SERVER_S)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def send_upload(url: str, name: str, content: bytes, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """POST a file to Gradio's upload route as the page does (multipart, field ``files``)."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", **headers}
+    return send(url, "POST", "/gradio_api/upload", {k.replace("_", "-"): v for k, v in headers.items()}, body)
+
+
+def test_click_run_download_and_score(page, server, tmp_path):
     """Upload the sample, click the purple square on its first frame, run, watch, download, score."""
     obj = json.loads((SHOWCASE / "objects.json").read_text())["objects"][0]
     x, y = obj["prompts"]["point"]
@@ -256,6 +297,10 @@ def test_click_run_download_and_score(page, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     print(f"\nresult page screenshot: {shot} (run took {seconds:.1f} s)")
 
+    video_src = page.locator("#result-video video").get_attribute("src")
+    assert_download(page.request.get(urllib.parse.urljoin(server, video_src)).headers, "video/webm")  # yet it plays
+    zip_href = page.locator("#downloads a[href*='masks.zip']").first.get_attribute("href")
+    assert_download(page.request.get(urllib.parse.urljoin(server, zip_href)).headers, "application/zip")
     with page.expect_download() as download:
         page.locator("#downloads a[href*='masks.zip']").first.click()
     masks_zip = tmp_path / "masks.zip"
@@ -337,6 +382,75 @@ def test_webcam_streams_live_overlays(page):
     assert frame[6:10, 6:10].mean() < 40, frame[6:10, 6:10].mean(axis=(0, 1))
 
 
+ACTIVE = b"<script>fetch('/config').then(r => r.text()).then(t => document.title = t)</script>"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("page.html", b"<!doctype html>" + ACTIVE),
+    ("image.svg", b'<svg xmlns="http://www.w3.org/2000/svg">' + ACTIVE + b"</svg>"),
+    ("doc.xhtml", b'<html xmlns="http://www.w3.org/1999/xhtml">' + ACTIVE + b"</html>"),
+    ("app.js", b"fetch('/config')"),
+    ("clip.mp4", b"<!doctype html>" + ACTIVE),  # a video's name, a page's content
+], ids=["html", "svg", "xhtml", "js", "html-named-mp4"])
+def test_uploads_are_never_served_back(server, name, content):
+    """Whatever its name or content, an upload does not come back from the file routes (a page there
+    would run its script under the app's origin, past any login)."""
+    status, _, body = send_upload(server, name, content)
+    assert status == 200, body
+    (path,) = json.loads(body)
+    for route in ("/gradio_api/file=", "/gradio_api/file/"):
+        status, headers, body = send(server, "GET", route + urllib.parse.quote(path))
+        assert status == 403 and content not in body, (route, status, headers)
+
+
+def test_other_hosts_are_refused(server):
+    """A request naming another host (DNS rebinding: a page elsewhere, its name now resolving to this
+    machine) is refused on every route; this machine's own names are answered."""
+    port = urllib.parse.urlsplit(server).port
+    for method, path in (("GET", "/"), ("GET", "/config"), ("POST", "/gradio_api/upload")):
+        status, _, body = send(server, method, path, {"Host": f"evil.example:{port}"})
+        assert status == 400 and b"does not answer to host" in body, (path, status)
+    status, _, body = send_upload(server, "a.png", b"x", Host="evil.example")
+    assert status == 400, body
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        assert [send(server, "GET", path, {"Host": host})[0] for path in ("/", "/config")] == [200, 200], host
+
+
+def test_cross_origin_uploads_are_refused(server):
+    """A page of another site cannot drive the app: its POSTs (and websockets) carry its Origin."""
+    status, _, body = send_upload(server, "a.txt", b"x", Origin="http://evil.example")
+    assert status == 403 and b"refused" in body, body
+    status, _, body = send_upload(server, "a.txt", b"x", Origin="null")
+    assert status == 403, body
+    status, _, body = send_upload(server, "a.txt", b"x", Sec_Fetch_Site="cross-site")
+    assert status == 403, body
+    for origin in (server.rstrip("/"), server.rstrip("/").replace("127.0.0.1", "localhost")):  # the page's own
+        status, _, body = send_upload(server, "a.txt", b"x", Origin=origin, Sec_Fetch_Site="same-origin")
+        assert status == 200, (origin, body)
+
+
+def test_uploads_have_a_quota(server):
+    """Uploads past --upload-quota-mb (here the default, 10 x 5 MB) are refused with 413 and a line;
+    uploads older than --keep-uploads are deleted first, and then it fits again."""
+    status, _, body = send_upload(server, "where.bin", b"z")
+    assert status == 200, body
+    uploads = Path(json.loads(body)[0]).parent.parent  # the server's upload folder: UPLOADS/SHA/NAME
+    filler = uploads / "filler" / "old-upload.bin"  # an upload of earlier visitors
+    filler.parent.mkdir()
+    with open(filler, "wb") as f:
+        f.truncate((10 * MAX_UPLOAD_MB - 1) * 2**20)  # sparse: counted at its size, takes no disk
+    try:
+        status, _, body = send_upload(server, "one.bin", b"y" * 2**20)
+        assert status == 413 and b"upload space is full" in body and b"--upload-quota-mb" in body, (status, body)
+        old = time.time() - 2 * 3600
+        os.utime(filler, (old, old))
+        status, _, body = send_upload(server, "one.bin", b"y" * 2**20)
+        assert status == 200, body
+        assert not filler.exists()  # pruned before the upload was counted
+    finally:
+        shutil.rmtree(filler.parent, ignore_errors=True)
+
+
 # -- logins (--auth, --auth-file) ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -391,8 +505,9 @@ def test_login_is_required(browser, auth_server, tmp_path):
         (original,) = tmp.glob("rtseg-web-*/sessions/*/run-1/tracks.jsonl")  # the session's own results folder
         direct = urllib.parse.urljoin(url, f"gradio_api/file={original}")
         for results_file in (download, direct):
-            assert member.request.get(results_file).ok
-            assert '"objects"' in member.request.get(results_file).text()
+            got = member.request.get(results_file)
+            assert got.ok and '"objects"' in got.text()
+            assert_download(got.headers, "application/x-ndjson")  # the page's copy and the session's own
             assert stranger.request.get(results_file, max_redirects=0).status in (401, 403), results_file
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(results_file, timeout=WAIT_MS / 1000)
@@ -404,6 +519,24 @@ def test_login_is_required(browser, auth_server, tmp_path):
     finally:
         stranger.close()
         member.close()
+
+
+def test_logins_and_hosts_together(auth_server):
+    """With --auth, every route still needs the login (an upload too) from this machine's names,
+    and another host is refused before any login."""
+    url, tmp = auth_server
+    port = urllib.parse.urlsplit(url).port
+    # a session's results when test_login_is_required ran first, else a file that is there in any case
+    results_file = str(next(tmp.glob("rtseg-web-*/sessions/*/run-*/tracks.jsonl"), tmp / "logins.txt"))
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert send(url, "GET", "/config", {"Host": host})[0] == 401
+        assert send(url, "GET", "/gradio_api/file=" + urllib.parse.quote(results_file), {"Host": host})[0] in (401, 403)
+        assert send_upload(url, "a.txt", b"x", Host=host)[0] == 401
+    for path in ("/", "/config", "/login"):
+        assert send(url, "GET", path, {"Host": "evil.example"})[0] == 400, path
+    assert send(url, "POST", "/login", {"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example",
+                                        "Content-Type": "application/x-www-form-urlencoded"},
+                b"username=alice&password=wonder")[0] == 403  # a login from another site's form
 
 
 def test_cancel_stops_a_run(page):
@@ -422,6 +555,8 @@ def test_cancel_stops_a_run(page):
     page.click("#run")  # the next run is not cancelled: it goes past where the first one stopped
     page.wait_for_function("n => [...document.body.innerText.matchAll(/(\\d+)\\/300 frames/g)].some(m => +m[1] > n)",
                            arg=first + 3, timeout=RUN_MS)
+    page.click("#run")  # again, while it runs: a line, and no second job of this session
+    wait_status(page, "a run of this session is already queued or running")
     page.click("#cancel")
     page.wait_for_function("n => { const m = document.querySelector('#status').innerText.match(/cancelled after "
                            "(\\d+)/); return m && +m[1] > n; }", arg=first + 3)

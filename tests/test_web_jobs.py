@@ -3,6 +3,7 @@ the webcam handler, the shared models, and the command line."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rtseg.capture.base import Source
 from rtseg.cli import main
 from rtseg.errors import RtsegError
 from rtseg.output.png import read_index_png
@@ -296,6 +298,8 @@ def test_web_without_gradio_names_the_extra(capsys, monkeypatch):
     (["--keep-results", "0"], ["--keep-results must be > 0"]),
     (["--max-pixels", "-1"], ["--max-pixels must be > 0"]),
     (["--max-minutes", "0"], ["--max-minutes must be > 0"]),
+    (["--max-frames", "0"], ["--max-frames must be > 0"]),
+    (["--max-job-minutes", "-1"], ["--max-job-minutes must be > 0"]),
     (["--auth", "alice"], ["--auth #1: expected user:password"]),
 ])
 def test_web_bad_options(capsys, server_tmp, argv, words):
@@ -417,7 +421,7 @@ def test_a_pruned_session_runs_again(bank, settings, short_video, tmp_path):
     assert jobs.run_job(state, bank, settings, tmp_path).video.exists()
 
 
-# -- logins, and the warning without one -----------------------------------------------------------
+# -- logins, and the error without one -------------------------------------------------------------
 
 def test_auth_pairs(tmp_path):
     logins = tmp_path / "logins"
@@ -439,19 +443,23 @@ def test_auth_pairs(tmp_path):
                                       "example.org")] == [True, True, True, True, False, False, False]
 
 
-@pytest.mark.parametrize("auth, warned", [([], True), (["--auth", "alice:wonder"], False)])
-def test_open_host_without_login_warns(capsys, server_tmp, auth, warned):
-    """Served beyond this machine without a login: one warning line on stderr (then, here, the port is busy)."""
+@pytest.mark.parametrize("auth", [[], ["--auth", "alice:wonder"]])
+def test_open_host_needs_a_login(capsys, server_tmp, auth):
+    """Served beyond this machine: without a login, one error line and exit 2 before anything loads;
+    with one, it goes on (and here stops at the busy port)."""
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
         code = main(["web", "--config", str(DEMO_CONFIG), "--host", "0.0.0.0", "--port", str(port), *auth])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert code == 2 and lines[-1].startswith("rtseg: ") and f"0.0.0.0:{port}" in lines[-1], lines
-    assert [line for line in lines if "warning" in line] == (
-        ["rtseg web: warning: serving on 0.0.0.0 to other machines without a login: anyone who reaches it can use "
-         "it (set --auth or --auth-file)"] if warned else [])
+    assert code == 2 and "Traceback" not in "".join(lines), lines
+    if auth:
+        assert lines[-1].startswith("rtseg: ") and f"0.0.0.0:{port}" in lines[-1], lines
+        assert not [line for line in lines if "login" in line], lines
+    else:
+        assert lines == ["rtseg: error: serving on 0.0.0.0 to other machines needs a login: set --auth USER:PASSWORD "
+                         "or --auth-file FILE (or serve on 127.0.0.1)"], lines
 
 
 def test_a_cancelled_run_stops_and_keeps_nothing(bank, settings, short_video, tmp_path):
@@ -468,3 +476,123 @@ def test_a_cancelled_run_stops_and_keeps_nothing(bank, settings, short_video, tm
     assert list(state.folder.iterdir()) == []  # the partial run is gone
     with pytest.raises(RtsegError, match="cancelled after 0 of 12 frames"):  # pressed while queued
         jobs.run_job(state, bank, settings, tmp_path)
+
+
+# -- a run is held to what it decodes (--max-frames, --max-pixels, --max-job-minutes), one at a time ----
+
+@pytest.fixture(scope="module")
+def fast_video(tmp_path_factory):
+    """A video of 64x48 whose header lies: it claims 20 frames at 10,000 a second (2 ms), and has 40
+    (two MPEG-TS files one after the other: the container's count is the first one's)."""
+    folder = tmp_path_factory.mktemp("fast")
+    parts = [folder / "a.ts", folder / "b.ts"]
+    for part in parts:
+        out = cv2.VideoWriter(str(part), cv2.VideoWriter_fourcc(*"mp4v"), 10000, (64, 48))
+        for k in range(20):
+            image = np.full((48, 64, 3), 40, np.uint8)
+            cv2.rectangle(image, (4 + k, 10), (24 + k, 30), (200, 60, 160), -1)
+            out.write(image)
+        out.release()
+    path = folder / "fast.ts"
+    path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    return path
+
+
+@pytest.fixture
+def tiny_settings(demo_config):
+    m = demo_config.model
+    return Settings("demo", 160, m.conf, m.iou)
+
+
+def tiny_state(path: Path) -> WebState:
+    state = loaded(path)
+    state.everything = True
+    return state
+
+
+def stopped(state: WebState, bank, settings, tmp_path, limits: jobs.JobLimits) -> str:
+    """The one line a run held to ``limits`` stops with; it keeps nothing."""
+    with pytest.raises(RtsegError) as exc:
+        jobs.run_job(state, bank, settings, tmp_path, limits=limits)
+    assert list(state.folder.iterdir()) == [] and "\n" not in str(exc.value)
+    return str(exc.value)
+
+
+def test_a_run_stops_at_the_frame_cap_whatever_the_header_claims(bank, tiny_settings, fast_video, tmp_path):
+    assert inputs.probe(fast_video, max_minutes=0.001, max_frames=25) == "video"  # 20 frames, 2 ms: it says
+    state = tiny_state(fast_video)
+    assert state.frames == 20
+    assert stopped(state, bank, tiny_settings, tmp_path, jobs.JobLimits(frames=25)) == (
+        "stopped at frame 25: this server's limit is 25 frames (--max-frames)")
+    progress: list[tuple[int, int | None]] = []
+    limits = jobs.JobLimits(frames=40)
+    result = jobs.run_job(state, bank, tiny_settings, tmp_path, lambda *p: progress.append(p), limits)
+    assert result.frames == 40 and progress[19] == (20, 20) and progress[-1] == (40, None)  # no "40/20"
+    with pytest.raises(RtsegError, match=r"fast.ts has 20 frames, more than this server's limit of 10 frames"):
+        inputs.probe(fast_video, max_frames=10)  # a header that says too many is refused at the upload
+
+
+def test_a_frame_over_the_pixel_limit_stops_the_run(bank, tiny_settings, fast_video, tmp_path, monkeypatch):
+    """The stream grows mid-way (OpenCV's FFmpeg reader scales a real one back to its first size:
+    the frames come from a source that does not)."""
+
+    class Growing(Source):
+        def __init__(self, inner: Source) -> None:
+            self.inner, self.size, self.fps = inner, inner.size, inner.fps
+
+        def __iter__(self):
+            for frame in self.inner:
+                if frame.index >= 6:
+                    frame.image = cv2.resize(frame.image, (128, 96))
+                yield frame
+
+        def close(self) -> None:
+            self.inner.close()
+
+    state = tiny_state(fast_video)
+    monkeypatch.setattr(jobs, "open_upload", lambda st: Growing(inputs.open_upload(st)))
+    assert stopped(state, bank, tiny_settings, tmp_path, jobs.JobLimits(pixels=64 * 48)) == (
+        "stopped at frame 6: frame 7 is 128x96, larger than this server's limit of 3072 pixels a frame (--max-pixels)")
+
+
+def test_an_image_whose_header_lies_is_refused_as_decoded(tmp_path, monkeypatch):
+    image = tmp_path / "wide.png"
+    cv2.imwrite(str(image), np.zeros((100, 200, 3), np.uint8))
+    monkeypatch.setattr(inputs, "image_size", lambda path: (20, 10))  # what a lying header would say
+    with pytest.raises(RtsegError) as exc:
+        inputs.load_source(WebState(), image, 2**30, max_pixels=10_000)
+    assert str(exc.value) == ("wide.png: its first frame decodes as 200x100, larger than this server's limit of "
+                              "10000 pixels a frame (--max-pixels)")
+
+
+def test_a_run_stops_after_its_wall_time(bank, tiny_settings, fast_video, tmp_path):
+    minutes = itertools.count(0, 60.0)  # each reading of the clock a minute later: at the start, then a frame
+    limits = jobs.JobLimits(seconds=5 * 60, clock=lambda: next(minutes))
+    assert stopped(tiny_state(fast_video), bank, tiny_settings, tmp_path, limits) == (
+        "stopped at frame 5 after 6.0 minutes: this server's limit is 5 minutes a run (--max-job-minutes)")
+
+
+def test_one_run_queued_or_running_per_session(bank, tmp_path):
+    import gradio as gr
+
+    from rtseg.web.app import build
+
+    fns = {fn.name: fn for fn in build(bank, tmp_path, max_upload_mb=5, max_concurrent=1).fns.values()}
+    arm, run, busy = fns["on_arm"], fns["on_run"], fns["on_busy"]
+    assert (run.trigger_after, run.trigger_only_on_success) == (arm._id, True)  # queued only if on_arm passed
+    assert (busy.trigger_after, busy.trigger_only_on_failure, busy.queue) == (arm._id, True, False)
+    state = arm.inputs[0]
+    st = WebState(cancelled=True)
+    arm.fn({state: st})
+    assert st.busy and not st.cancelled
+    st.cancelled = True  # Cancel pressed while queued, then Run again: no second job, still cancelled
+    with pytest.raises(gr.Error):
+        arm.fn({state: st})
+    assert st.busy and st.cancelled
+    assert busy.fn({state: st}) == {busy.outputs[0]: f"**Busy:** {jobs.BUSY}; Cancel stops it."}
+    values = {c: c.value for c in run.inputs} | {state: st}
+    assert "upload a video" in run.fn(values)[run.outputs[-1]]  # the run ended (failed): Run starts another
+    assert not st.busy
+    arm.fn({state: st})
+    jobs.end_session(st)  # the tab closed: its run stops, and the session holds nothing
+    assert not st.busy and st.cancelled

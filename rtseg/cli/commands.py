@@ -197,7 +197,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     from rtseg.web.server import auth_pairs, serve  # serve imports gradio (an extra) for this command only
 
     return serve(configs, args.host, args.port, args.max_concurrent, args.max_upload_mb,
-                 auth_pairs(args.auth, args.auth_file), args.keep_results, args.max_pixels, args.max_minutes)
+                 auth_pairs(args.auth, args.auth_file), args.keep_results, args.max_pixels, args.max_minutes,
+                 max_frames=args.max_frames, max_job_minutes=args.max_job_minutes,
+                 allowed_hosts=args.allowed_host, upload_quota_mb=args.upload_quota_mb,
+                 keep_uploads_min=args.keep_uploads)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -142,10 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-pixels", type=int, default=3840 * 2160, metavar="N",
                    help="largest frame of an upload, width x height (default 3840*2160)")
     w.add_argument("--max-minutes", type=float, default=30, metavar="M", help="longest video upload (default 30)")
+    w.add_argument("--max-frames", type=int, metavar="N",
+                   help="a run stops after this many decoded frames, whatever the file's header claims (default: "
+                        "--max-minutes at 30 fps, 54000 frames: not at the file's own frame rate, which can lie)")
+    w.add_argument("--max-job-minutes", type=float, default=10, metavar="M",
+                   help="a run stops after this much wall time (default 10)")
     w.add_argument("--keep-results", type=float, default=24, metavar="HOURS",
                    help="sessions' results older than this are deleted (default 24)")
     w.add_argument("--auth", action="append", metavar="USER:PASSWORD", help="a login (repeatable)")
     w.add_argument("--auth-file", metavar="FILE", help="logins, one user:password a line")
+    w.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="a host name the page is opened by, besides loopback and --host (repeatable)")
+    w.add_argument("--upload-quota-mb", type=float, metavar="N",
+                   help="space all uploads may take at once (default 10 x --max-upload-mb)")
+    w.add_argument("--keep-uploads", type=float, default=60, metavar="MINUTES",
+                   help="uploads older than this are deleted when the quota is checked; a session keeps "
+                        "the one it took (default 60)")
 
     x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
     x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")

@@ -16,13 +16,14 @@ import functools
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from rtseg.errors import RtsegError
 from rtseg.prompt.prompts import parse_box
-from rtseg.web import inputs, jobs
+from rtseg.web import guard, inputs, jobs
 from rtseg.web.inputs import WebState
 from rtseg.web.models import ModelBank, Settings
 
@@ -47,9 +48,14 @@ def error_line(exc: BaseException) -> str:
 
 def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: int,
           max_pixels: int = inputs.MAX_PIXELS, max_minutes: float = inputs.MAX_MINUTES,
-          keep_hours: float = 24.0) -> Any:
+          keep_hours: float = 24.0, max_frames: int | None = None,
+          max_job_minutes: float = jobs.MAX_JOB_MINUTES) -> Any:
     """The Gradio Blocks of the page (not launched). Results older than ``keep_hours`` go: the
-    sessions' folders when a run starts, Gradio's copies on its own timer."""
+    sessions' folders when a run starts, Gradio's copies on its own timer. A run stops at
+    ``max_frames`` decoded frames (default: ``max_minutes`` at 30 fps), a frame over ``max_pixels``
+    or ``max_job_minutes`` of wall time; a session has one run queued or running at a time."""
+    max_frames = max_frames or inputs.frame_cap(max_minutes)
+    limits = jobs.JobLimits(max_frames, max_pixels, max_job_minutes * 60)
     max_bytes = int(max_upload_mb * 2**20)
     keep_s = keep_hours * 3600
     loaded = bank.get(bank.default)
@@ -57,7 +63,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
 
     cache = (int(min(3600, max(60, keep_s))), int(max(1, keep_s)))  # Gradio's copies: (check every, age)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache) as page:
-        state = gr.State(WebState(), delete_callback=jobs.remove_folder)
+        state = gr.State(WebState(), delete_callback=jobs.end_session)
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
             with gr.Column(scale=1):
@@ -129,10 +135,15 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
 
         @guarded
         def on_upload(v: dict) -> dict:
+            st: WebState = v[state]
             if v[upload] is None:  # the upload was cleared
-                inputs.forget_source(v[state])
+                inputs.forget_source(st)
+                guard.UploadSpace.release(st.folder)
                 return view(v, "Upload a video or an image to start.")
-            return view(v, inputs.load_source(v[state], v[upload], max_bytes, max_pixels, max_minutes))
+            message = inputs.load_source(st, v[upload], max_bytes, max_pixels, max_minutes, max_frames)
+            # the session's own link to it: deleting old uploads never takes it (rtseg.web.guard)
+            st.source = guard.UploadSpace.hold(v[upload], jobs.session_folder(st, workdir))
+            return view(v, message)
 
         @guarded
         def on_click(v: dict, evt: gr.SelectData) -> dict:
@@ -170,15 +181,25 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             def report(done: int, total: int | None) -> None:
                 progress((done, total), desc="tracking", unit="frames")
 
-            jobs.prune_results(workdir, keep_s, keep=v[state].folder)
-            result = jobs.run_job(v[state], bank, settings_of(v), workdir, report)
+            try:
+                jobs.prune_results(workdir, keep_s, keep=v[state].folder)
+                result = jobs.run_job(v[state], bank, settings_of(v), workdir, report, limits)
+            finally:  # done, failed or cancelled: Run starts another
+                jobs.release_run(v[state])
             seen = sum(1 for row in result.table if row[2])
             return {video: str(result.video), table: result.table, files: [str(result.masks_zip), str(result.jsonl)],
                     status: f"Done: {result.frames} frames, {seen} of {len(result.table)} objects seen."}
 
         def on_arm(v: dict) -> dict:  # not queued: a Cancel pressed from now on stops this run
+            try:
+                jobs.claim_run(v[state])
+            except RtsegError as exc:  # already one: on_busy says so, and on_run is not queued
+                raise gr.Error(str(exc), visible=False, print_exception=False) from None
             v[state].cancelled = False
             return {}
+
+        def on_busy(v: dict) -> dict:  # not queued: Run pressed while this session's run is queued or running
+            return {status: f"**Busy:** {jobs.BUSY}; Cancel stops it."}
 
         def on_cancel(v: dict) -> dict:  # not queued: heard while a run holds the model
             v[state].cancelled = True
@@ -195,6 +216,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             st: WebState = v[state]
             if st.last_live is None:
                 raise RtsegError("turn the webcam on first")
+            guard.UploadSpace.release(st.folder)
             return view(v, inputs.use_frame(st, st.last_live))
 
         upload.change(on_upload, given(upload), prompt_outputs)
@@ -206,25 +228,39 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         everything.input(on_everything, given(everything), prompt_outputs)
         reset.click(on_reset, given(), prompt_outputs)
         gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, given(), [first, status])
-        run.click(on_arm, {state}, [], queue=False).then(on_run, given(), [video, table, files, status],
-                                                         concurrency_limit=max_concurrent, concurrency_id="model")
+        armed = run.click(on_arm, {state}, [], queue=False)
+        armed.success(on_run, given(), [video, table, files, status], concurrency_limit=max_concurrent,
+                      concurrency_id="model")
+        armed.failure(on_busy, {state}, [status], queue=False)
         cancel.click(on_cancel, {state}, [status], queue=False)
         webcam.stream(on_stream, given(webcam), [live, status], stream_every=0.2, concurrency_limit=max_concurrent,
                       concurrency_id="model", show_progress="hidden")
         capture.click(on_capture, given(), prompt_outputs)
+    page.rtseg_outputs = (first, live, video, files)  # the components whose files the page fetches (guard)
     return page
 
 
 def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, max_upload_mb: float,
-           auth: list[tuple[str, str]] | None = None) -> None:
+           auth: list[tuple[str, str]] | None = None, allowed_hosts: Iterable[str] = (),
+           upload_quota_mb: float | None = None, keep_uploads_min: float = 60.0) -> None:
     """Serve ``page`` until Ctrl-C: a queue, no share link, system fonts, uploads limited in size, and
-    Gradio's login page when ``auth`` gives (user, password) pairs."""
+    Gradio's login page when ``auth`` gives (user, password) pairs. :mod:`rtseg.web.guard` stands in
+    front: only ``host``, loopback names and ``allowed_hosts`` are answered, only the page's outputs
+    and the sessions' results are served (as downloads), and uploads older than ``keep_uploads_min``
+    go once they would take more than ``upload_quota_mb`` (default 10 x ``max_upload_mb``)."""
     page.queue(default_concurrency_limit=max_concurrent)
     theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
+    results, uploads = workdir / "sessions", Path(gr.utils.get_upload_folder())
+    outputs = page.rtseg_outputs
+    files = guard.FilePolicy(uploads, results, lambda: page.upload_file_set, lambda: [c.temp_files for c in outputs])
+    quota = int((upload_quota_mb or 10 * max_upload_mb) * 2**20)
+    space = guard.UploadSpace(uploads, results, quota, keep_uploads_min * 60, files.is_produced)
+    middleware = Middleware(guard.Guard, hosts=guard.HostPolicy([host, *allowed_hosts]), files=files, space=space,
+                            max_body=int(max_upload_mb * 2**20))
     try:
         page.launch(server_name=host, server_port=port, share=False, max_file_size=f"{max_upload_mb:g}mb",
-                    allowed_paths=[str(workdir)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
-                    footer_links=[], pwa=False, mcp_server=False, quiet=False,
-                    auth=auth or None)
+                    allowed_paths=[str(results)], ssr_mode=False, theme=theme, css=CSS, show_error=False,
+                    footer_links=[], pwa=False, mcp_server=False, quiet=False, num_workers=0,
+                    auth=auth or None, app_kwargs={"middleware": [middleware]})
     except OSError as exc:
         raise RtsegError(f"cannot serve on {host}:{port}: {exc}".splitlines()[0]) from exc

@@ -63,6 +63,7 @@ class WebState:
     version: int = 0  # counts prompt changes
     runs: int = 0
     cancelled: bool = False  # set by the Cancel button: the run stops after its current frame
+    busy: bool = False  # a run of this session is queued or running (one at a time: jobs.claim_run)
 
     def changed(self) -> None:
         self.version += 1
@@ -85,6 +86,21 @@ def check_upload(path: str | Path, max_bytes: int) -> None:
 
 
 MAX_PIXELS, MAX_MINUTES = 3840 * 2160, 30.0  # the defaults of --max-pixels and --max-minutes
+LIMIT_FPS = 30  # --max-frames' default: --max-minutes at this rate (a file's own frame rate can lie)
+
+
+def frame_cap(max_minutes: float = MAX_MINUTES) -> int:
+    """The default of --max-frames: ``max_minutes`` of video at LIMIT_FPS.
+
+    >>> frame_cap(30)
+    54000
+    """
+    return max(1, int(max_minutes * 60 * LIMIT_FPS))
+
+
+def pixels_line(w: int, h: int, max_pixels: int) -> str:
+    """What is said of a frame of ``w`` x ``h`` over ``max_pixels``."""
+    return f"{w}x{h}, larger than this server's limit of {max_pixels} pixels a frame (--max-pixels)"
 # What OpenCV reads as an image, by the file's first bytes (PIL's names for the formats).
 IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"BM", "BMP"), (b"II*\x00", "TIFF"),
                (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
@@ -108,12 +124,15 @@ def image_size(path: Path) -> tuple[int, int] | None:
     return int(w), int(h)
 
 
-def probe(path: Path, max_pixels: int = MAX_PIXELS, max_minutes: float = MAX_MINUTES) -> str:
+def probe(path: Path, max_pixels: int = MAX_PIXELS, max_minutes: float = MAX_MINUTES,
+          max_frames: int | None = None) -> str:
     """``"image"`` or ``"video"``, from the file's content (its header), whatever its name; raises
     RtsegError for a file that is neither, or whose frames are larger than ``max_pixels`` or whose
-    length is over ``max_minutes``, before any frame is decoded."""
+    length is over ``max_minutes`` or ``max_frames``, before any frame is decoded.
+
+    A header can lie: this only refuses early what says it is too large. A run counts what it
+    decodes (:class:`rtseg.web.jobs.JobLimits`)."""
     name = path.name
-    too_large = f"than this server's limit of {max_pixels} pixels a frame (--max-pixels)"
     size = image_size(path)
     if size is not None:
         kind, (w, h) = "image", size
@@ -129,8 +148,11 @@ def probe(path: Path, max_pixels: int = MAX_PIXELS, max_minutes: float = MAX_MIN
         if frames > 0 and fps > 0 and frames / fps > max_minutes * 60:
             raise RtsegError(f"{name} is {frames / fps / 60:.0f} minutes long, more than this server's limit of "
                              f"{max_minutes:g} minutes (--max-minutes)")
+        if max_frames is not None and frames > max_frames:
+            raise RtsegError(f"{name} has {frames:,.0f} frames, more than this server's limit of {max_frames:,} "
+                             "frames (--max-frames)")
     if w * h > max_pixels:
-        raise RtsegError(f"{name} is {w}x{h}, larger {too_large}")
+        raise RtsegError(f"{name} is {pixels_line(w, h, max_pixels)}")
     return kind
 
 
@@ -144,14 +166,15 @@ def open_upload(state: WebState) -> Source:
 
 
 def load_source(state: WebState, path: str | Path, max_bytes: int, max_pixels: int = MAX_PIXELS,
-                max_minutes: float = MAX_MINUTES) -> str:
+                max_minutes: float = MAX_MINUTES, max_frames: int | None = None) -> str:
     """Make the uploaded video or image this session's source (forgetting its prompts); returns a
     line about it. Raises RtsegError, naming the file but not the server's folders, for bad input:
-    empty, over ``max_bytes``, neither a video nor an image, frames over ``max_pixels``, longer than
-    ``max_minutes``."""
+    empty, over ``max_bytes``, neither a video nor an image, frames over ``max_pixels`` (as its
+    header says, then as its first frame decodes), longer than ``max_minutes`` or ``max_frames``
+    (as its header says)."""
     path = Path(path)
     check_upload(path, max_bytes)
-    kind = probe(path, max_pixels, max_minutes)
+    kind = probe(path, max_pixels, max_minutes, max_frames)
     upload = WebState(source=path, kind=kind, name=path.name)
     try:
         src = open_upload(upload)
@@ -161,11 +184,13 @@ def load_source(state: WebState, path: str | Path, max_bytes: int, max_pixels: i
         raise RtsegError(str(exc).replace(str(path), path.name)) from None
     except StopIteration:
         raise RtsegError(f"{path.name} has no frames") from None
+    h, w = first.shape[:2]
+    if w * h > max_pixels:  # the header said less
+        raise RtsegError(f"{path.name}: its first frame decodes as {pixels_line(w, h, max_pixels)}")
     state.source, state.kind, state.name, state.first = path, kind, path.name, first
     state.frames = src.frame_count if isinstance(src, VideoFileSource) else 1
     state.segments = None
     reset_prompts(state)
-    h, w = first.shape[:2]
     count = f"{state.frames} frames" if state.frames else "frames: unknown"
     return f"**{path.name}**: {w}x{h}, {count}. Click the first frame to add objects."
 

@@ -1,22 +1,28 @@
 """What one browser session of ``rtseg web`` runs: the first-frame preview, a run over its upload
 with ``rtseg track``'s own loop and sinks, and the webcam's live overlay. Nothing here imports
 gradio. The session's inputs (upload, prompts) are in :mod:`rtseg.web.inputs`.
+
+A run is held to the server's limits on what it decodes (:class:`JobLimits`: frames, pixels a
+frame, wall time), whatever the upload's header claimed, and a session has one run queued or
+running at a time (:func:`claim_run`).
 """
 
 from __future__ import annotations
 
 import functools
 import shutil
+import threading
 import time
 import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
+from rtseg.capture.base import Frame, Source
 from rtseg.config import OutputConfig, override
 from rtseg.detections import prompts_of
 from rtseg.errors import RtsegError
@@ -25,10 +31,12 @@ from rtseg.output.sinks import JsonlSink, MaskSink, Sink, VideoSink
 from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.runner import RateMeter, run
 from rtseg.session import FrameResult, Session
-from rtseg.web.inputs import WebState, open_upload
+from rtseg.web.inputs import MAX_PIXELS, WebState, frame_cap, open_upload, pixels_line
 from rtseg.web.models import ModelBank, Settings
 
 VIDEO_CODEC, VIDEO_SUFFIX = "VP80", ".webm"  # what OpenCV writes and browsers play without a plug-in
+MAX_JOB_MINUTES = 10.0  # the default of --max-job-minutes
+BUSY = "a run of this session is already queued or running"
 
 
 @dataclass
@@ -121,6 +129,72 @@ def remove_folder(state: WebState | None) -> None:
         shutil.rmtree(state.folder, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    """What one run may take, counted on what it decodes (not on what the upload's header claims):
+    ``frames`` frames, ``pixels`` (width x height) a frame, ``seconds`` of wall time from its start.
+    ``clock`` is called when the run starts and once for each frame decoded (tests pass a simulated
+    one)."""
+
+    frames: int = frame_cap()
+    pixels: int = MAX_PIXELS
+    seconds: float = MAX_JOB_MINUTES * 60
+    clock: Callable[[], float] = time.monotonic
+
+
+class LimitedSource(Source):
+    """``inner``'s frames, ending the run with an RtsegError at the first frame past ``limits``
+    (from the decoding thread: the frames before it go through the run first). Costs a count, a
+    product and a clock read a frame."""
+
+    def __init__(self, inner: Source, limits: JobLimits, started: float) -> None:
+        self.inner, self.limits, self.started = inner, limits, started
+        self.live, self.fps, self.name, self.size = inner.live, inner.fps, inner.name, inner.size
+
+    def __iter__(self) -> Iterator[Frame]:
+        lim = self.limits
+        for done, frame in enumerate(self.inner):  # done: the frames before this one
+            stopped = f"stopped at frame {done:,}"
+            if done >= lim.frames:
+                raise RtsegError(f"{stopped}: this server's limit is {lim.frames:,} frames (--max-frames)")
+            h, w = frame.image.shape[:2]
+            if w * h > lim.pixels:
+                raise RtsegError(f"{stopped}: frame {done + 1:,} is {pixels_line(w, h, lim.pixels)}")
+            elapsed = lim.clock() - self.started
+            if elapsed > lim.seconds:
+                raise RtsegError(f"{stopped} after {elapsed / 60:.1f} minutes: this server's limit is "
+                                 f"{lim.seconds / 60:g} minutes a run (--max-job-minutes)")
+            yield frame
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+_claims = threading.Lock()
+
+
+def claim_run(state: WebState) -> None:
+    """Mark the session's run as queued (Run was pressed); raises RtsegError (BUSY) when one already
+    is queued or running: a session has one job at a time. :func:`release_run` when it ends."""
+    with _claims:  # two presses at once: one gets the run
+        if state.busy:
+            raise RtsegError(BUSY)
+        state.busy = True
+
+
+def release_run(state: WebState) -> None:
+    """The session's run ended (done, failed or cancelled): Run starts another."""
+    state.busy = False
+
+
+def end_session(state: WebState | None) -> None:
+    """A session ended (its tab closed): its run, if any, stops after its current frame (and keeps
+    nothing), and its results are deleted."""
+    if state is not None:
+        state.cancelled, state.busy = True, False
+    remove_folder(state)
+
+
 def zip_masks(folder: Path, out: Path) -> Path:
     """``out``: the PNGs of ``folder`` as ``masks/NAME.png`` entries."""
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
@@ -146,8 +220,8 @@ class ObjectCounter(Sink):
             self.seen[oid] = self.seen.get(oid, 0) + 1
             self.prompts.setdefault(oid, prompt)
         self.frames += 1
-        if self.progress is not None:
-            self.progress(self.frames, self.total)
+        if self.progress is not None:  # no total once the header's frame count is passed: it was wrong
+            self.progress(self.frames, self.total if self.total and self.frames <= self.total else None)
 
     def pump(self, wait_ms: int) -> bool:
         """False (the run stops) once the session's Cancel button was pressed."""
@@ -163,9 +237,11 @@ def object_table(state: WebState, seen: dict[int, int], prompts: dict[int, str])
 
 
 def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
-            progress: Callable[[int, int | None], None] | None = None) -> JobResult:
+            progress: Callable[[int, int | None], None] | None = None, limits: JobLimits = JobLimits()) -> JobResult:
     """Track the session's objects through its upload with ``rtseg track``'s own loop and outputs:
-    the overlay video (WebM, for the page), indexed PNG masks (zipped) and JSON lines."""
+    the overlay video (WebM, for the page), indexed PNG masks (zipped) and JSON lines. A run that
+    is cancelled, fails, or passes ``limits`` raises RtsegError and keeps nothing."""
+    started = limits.clock()
     if state.source is None or state.first is None:
         raise RtsegError("upload a video or an image first")
     if not state.prompts and not state.everything:
@@ -183,11 +259,15 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
     counter = ObjectCounter(progress, state.frames, state)
     sinks = [VideoSink(video, config.output.fps, config.output.codec, config.output.video), MaskSink(out / "masks"),
              JsonlSink(jsonl), counter]
-    with open_upload(state) as src:
-        session = Session.for_prompts(config, state.prompts, everything=state.everything, size=src.size,
-                                      segmenter=segmenter, text_scorer=loaded.text_scorer)
-        if not state.cancelled:
-            run(src, session, sinks)
+    try:
+        with open_upload(state) as src:
+            session = Session.for_prompts(config, state.prompts, everything=state.everything, size=src.size,
+                                          segmenter=segmenter, text_scorer=loaded.text_scorer)
+            if not state.cancelled:
+                run(LimitedSource(src, limits, started), session, sinks)
+    except BaseException:  # a limit passed, a frame that does not decode, Ctrl-C: nothing partial kept
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     if state.cancelled:
         shutil.rmtree(out, ignore_errors=True)
         raise RtsegError(f"cancelled after {counter.frames} of {state.frames or '?'} frames; nothing kept")

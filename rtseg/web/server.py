@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 from rtseg.config import Config
 from rtseg.errors import RtsegError
+from rtseg.web.guard import checked_host
 from rtseg.web.models import ModelBank
 
 
@@ -52,18 +52,30 @@ def is_loopback(host: str) -> bool:
 
 def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860, max_concurrent: int = 1,
           max_upload_mb: float = 200.0, auth: list[tuple[str, str]] | None = None, keep_hours: float = 24.0,
-          max_pixels: int = 3840 * 2160, max_minutes: float = 30.0) -> int:
-    """Load the models, then serve the page until Ctrl-C. Raises RtsegError for bad options."""
+          max_pixels: int = 3840 * 2160, max_minutes: float = 30.0, max_frames: int | None = None,
+          max_job_minutes: float = 10.0, allowed_hosts: list[str] | None = None,
+          upload_quota_mb: float | None = None, keep_uploads_min: float = 60.0) -> int:
+    """Load the models, then serve the page until Ctrl-C. Raises RtsegError for bad options, and
+    for a ``host`` beyond this machine without a login."""
     if max_concurrent < 1:
         raise RtsegError(f"--max-concurrent must be >= 1, got {max_concurrent}")
     if max_upload_mb <= 0:
         raise RtsegError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
-    for flag, value in (("--keep-results", keep_hours), ("--max-pixels", max_pixels), ("--max-minutes", max_minutes)):
-        if not value > 0:
+    for flag, value in (("--keep-results", keep_hours), ("--max-pixels", max_pixels), ("--max-minutes", max_minutes),
+                        ("--max-frames", max_frames), ("--max-job-minutes", max_job_minutes)):
+        if value is not None and not value > 0:  # --max-frames None: from --max-minutes
             raise RtsegError(f"{flag} must be > 0, got {value:g}")
+    if not keep_uploads_min > 0:
+        raise RtsegError(f"--keep-uploads must be > 0, got {keep_uploads_min:g}")
+    if upload_quota_mb is not None and not upload_quota_mb >= max_upload_mb:
+        raise RtsegError(f"--upload-quota-mb must be at least --max-upload-mb ({max_upload_mb:g}), "
+                         f"got {upload_quota_mb:g}")
+    checked_host(host, "--host")
+    for name in allowed_hosts or []:
+        checked_host(name)
     if not auth and not is_loopback(host):
-        print(f"rtseg web: warning: serving on {host} to other machines without a login: "
-              "anyone who reaches it can use it (set --auth or --auth-file)", file=sys.stderr)
+        raise RtsegError(f"serving on {host} to other machines needs a login: set --auth USER:PASSWORD or "
+                         "--auth-file FILE (or serve on 127.0.0.1)")
     with tempfile.TemporaryDirectory(prefix="rtseg-web-") as tmp:
         workdir = Path(tmp)
         os.environ.setdefault("GRADIO_TEMP_DIR", str(workdir / "uploads"))
@@ -74,6 +86,8 @@ def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860,
                              "pip install -e '.[web]'") from exc
         bank = ModelBank(configs)
         bank.get(bank.default)  # a model that cannot be loaded stops the server here, in one line
-        page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent, max_pixels, max_minutes, keep_hours)
-        launch(page, workdir, host, port, max_concurrent, max_upload_mb, auth)
+        page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent, max_pixels, max_minutes, keep_hours,
+                     max_frames=max_frames, max_job_minutes=max_job_minutes)
+        launch(page, workdir, host, port, max_concurrent, max_upload_mb, auth, allowed_hosts or [], upload_quota_mb,
+               keep_uploads_min)
     return 0
