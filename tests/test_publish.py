@@ -449,7 +449,8 @@ def json_values():
     from hypothesis import strategies as st
 
     return st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                        lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=4),
                         max_leaves=12)
 
 
@@ -551,7 +552,7 @@ def test_a_peer_off_the_loopback_interface_cannot_prompt(tmp_path):
             from_remote.put(b"remote")
             from_local.put(b"local")
             with came:
-                assert came.wait_for(lambda: got[b"local"] >= k, DEADLINE)
+                assert came.wait_for(lambda k=k: got[b"local"] >= k, DEADLINE)
         assert got[b"remote"] == 0 and not from_remote.matching_status.matching, got
     finally:
         for s in (local, remote, tracker):

@@ -222,7 +222,8 @@ def test_eight_sessions_run_at_once(clips, tmp_path):
 
     # The server's side: one folder per session, each with its one run, holding that session's prompt only.
     assert len(sessions) == SESSIONS and len(server_jsonl) == SESSIONS
-    assert all(runs == ["run-1"] for runs in sessions.values()), sessions
+    # (and the upload it holds: rtseg/web/app.py links it into the session's upload/, never served)
+    assert all(runs == ["run-1", "upload"] for runs in sessions.values()), sessions
     marks = {folder: [k for k in range(SESSIONS) if f"box {box_of(k)}\"" in text]
              for folder, text in server_jsonl.items()}
     assert all(len(ks) == 1 for ks in marks.values()), marks
