@@ -27,7 +27,8 @@ from rtseg.prompt.prompts import TextPrompt
 from rtseg.web import inputs, jobs
 from rtseg.web.inputs import WebState
 from rtseg.web.models import LoadedModels, ModelBank, Settings, SharedSegmenter
-from rtseg.web.server import auth_pairs, is_loopback
+from rtseg.web.guard import is_loopback
+from rtseg.web.server import auth_pairs
 
 from conftest import DEMO_CONFIG, SHOWCASE
 

@@ -93,6 +93,16 @@ def host_name(value: str) -> str | None:
     return name.rstrip(".") or None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bare name or address) only serves this machine (127.x, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def checked_host(name: str, flag: str = "--allowed-host") -> str:
     """An ``--allowed-host`` (or ``--host``) value as a host name to compare, lower case without
     brackets; raises RtsegError for one that is not a host name or an IP address."""
@@ -117,13 +127,12 @@ class HostPolicy:
         name = host_name(host) if host else None
         if name is None:
             return False
-        if name == "localhost" or name in self.names:
+        if is_loopback(name) or name in self.names:
             return True
         try:
-            ip = ipaddress.ip_address(name)
+            return str(ipaddress.ip_address(name)) in self.names
         except ValueError:
             return False
-        return ip.is_loopback or str(ip) in self.names
 
     def allows_origin(self, origin: str) -> bool:
         """Whether a request with this ``Origin`` header comes from a page of an allowed host."""

@@ -6,14 +6,13 @@ folder (gradio reads it once, on import), so that uploads and results go when th
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tempfile
 from pathlib import Path
 
 from rtseg.config import Config
 from rtseg.errors import RtsegError
-from rtseg.web.guard import checked_host
+from rtseg.web.guard import checked_host, is_loopback
 from rtseg.web.models import ModelBank
 
 
@@ -40,16 +39,6 @@ def auth_pairs(items: list[str] | None = None, file: str | None = None) -> list[
     return pairs
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only serves this machine (127.x, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860, max_concurrent: int = 1,
           max_upload_mb: float = 200.0, auth: list[tuple[str, str]] | None = None, keep_hours: float = 24.0,
           max_pixels: int = 3840 * 2160, max_minutes: float = 30.0, max_frames: int | None = None,
@@ -62,11 +51,10 @@ def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860,
     if max_upload_mb <= 0:
         raise RtsegError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
     for flag, value in (("--keep-results", keep_hours), ("--max-pixels", max_pixels), ("--max-minutes", max_minutes),
-                        ("--max-frames", max_frames), ("--max-job-minutes", max_job_minutes)):
+                        ("--max-frames", max_frames), ("--max-job-minutes", max_job_minutes),
+                        ("--keep-uploads", keep_uploads_min)):
         if value is not None and not value > 0:  # --max-frames None: from --max-minutes
             raise RtsegError(f"{flag} must be > 0, got {value:g}")
-    if not keep_uploads_min > 0:
-        raise RtsegError(f"--keep-uploads must be > 0, got {keep_uploads_min:g}")
     if upload_quota_mb is not None and not upload_quota_mb >= max_upload_mb:
         raise RtsegError(f"--upload-quota-mb must be at least --max-upload-mb ({max_upload_mb:g}), "
                          f"got {upload_quota_mb:g}")
