@@ -12,7 +12,8 @@ import time
 import pytest
 
 from rtseg.errors import RtsegError
-from rtseg.web.guard import FilePolicy, Guard, HostPolicy, UploadSpace, checked_host, host_name
+from rtseg.web.guard import Guard, HostPolicy, checked_host, host_name
+from rtseg.web.uploads import FilePolicy, UploadSpace
 
 from rtseg.cli import main
 

@@ -26,6 +26,7 @@ from rtseg.prompt.prompts import parse_box
 from rtseg.web import guard, inputs, jobs
 from rtseg.web.inputs import WebState
 from rtseg.web.models import ModelBank, Settings
+from rtseg.web.uploads import FilePolicy, UploadSpace
 
 TITLE = "rtseg web"
 INTRO = ("Upload a video or an image, click the objects to follow on its first frame (or draw a box, "
@@ -138,11 +139,11 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             st: WebState = v[state]
             if v[upload] is None:  # the upload was cleared
                 inputs.forget_source(st)
-                guard.UploadSpace.release(st.folder)
+                UploadSpace.release(st.folder)
                 return view(v, "Upload a video or an image to start.")
             message = inputs.load_source(st, v[upload], max_bytes, max_pixels, max_minutes, max_frames)
-            # the session's own link to it: deleting old uploads never takes it (rtseg.web.guard)
-            st.source = guard.UploadSpace.hold(v[upload], jobs.session_folder(st, workdir))
+            # the session's own link to it: deleting old uploads never takes it (rtseg.web.uploads)
+            st.source = UploadSpace.hold(v[upload], jobs.session_folder(st, workdir))
             return view(v, message)
 
         @guarded
@@ -216,7 +217,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
             st: WebState = v[state]
             if st.last_live is None:
                 raise RtsegError("turn the webcam on first")
-            guard.UploadSpace.release(st.folder)
+            UploadSpace.release(st.folder)
             return view(v, inputs.use_frame(st, st.last_live))
 
         upload.change(on_upload, given(upload), prompt_outputs)
@@ -252,9 +253,9 @@ def launch(page: Any, workdir: Path, host: str, port: int, max_concurrent: int, 
     theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)
     results, uploads = workdir / "sessions", Path(gr.utils.get_upload_folder())
     outputs = page.rtseg_outputs
-    files = guard.FilePolicy(uploads, results, lambda: page.upload_file_set, lambda: [c.temp_files for c in outputs])
+    files = FilePolicy(uploads, results, lambda: page.upload_file_set, lambda: [c.temp_files for c in outputs])
     quota = int((upload_quota_mb or 10 * max_upload_mb) * 2**20)
-    space = guard.UploadSpace(uploads, results, quota, keep_uploads_min * 60, files.is_produced)
+    space = UploadSpace(uploads, results, quota, keep_uploads_min * 60, files.is_produced)
     middleware = Middleware(guard.Guard, hosts=guard.HostPolicy([host, *allowed_hosts]), files=files, space=space,
                             max_body=int(max_upload_mb * 2**20))
     try:

@@ -7,13 +7,13 @@
   fetches and websockets) must come from an allowed host too, and a state-changing one must not be
   ``Sec-Fetch-Site: cross-site``.
 - **What**: the file routes (``/gradio_api/file=PATH``, ``/gradio_api/file/PATH``) serve only what
-  :class:`FilePolicy` allows: the page's own outputs and the sessions' results, never an upload; and
+  :class:`~rtseg.web.uploads.FilePolicy` allows: the page's own outputs and the sessions' results, never an upload; and
   always as a download of a passive type (:data:`PASSIVE_TYPES` by suffix, else
   ``application/octet-stream``) with ``nosniff`` and a sandboxing CSP, so that no file can run a
   script under the app's origin. Routes the page does not use that echo an upload back are refused.
 - **How much**: an upload (``/gradio_api/upload``) must declare its length, and is refused with 413
-  when it would take :class:`UploadSpace` over its quota, once uploads older than its age limit are
-  deleted. A session holds the upload it took with a hard link of its own (:meth:`UploadSpace.hold`),
+  when it would take :class:`~rtseg.web.uploads.UploadSpace` over its quota, once uploads older than its age limit are
+  deleted. A session holds the upload it took with a hard link of its own (:meth:`~rtseg.web.uploads.UploadSpace.hold`),
   so deleting old uploads never takes a file from a live session; the link goes with the session.
 
 Nothing here imports gradio: the app gives the policies what Gradio recorded (as callables).
@@ -31,15 +31,12 @@ import asyncio
 import ipaddress
 import os
 import re
-import secrets
-import shutil
 import sys
-import time
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Collection, Iterable, Iterator
+from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import quote, urlsplit
 
 from rtseg.errors import RtsegError
+from rtseg.web.uploads import FilePolicy, UploadSpace
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -58,7 +55,6 @@ UPLOAD_ROUTE = "/gradio_api/upload"
 # Gradio's routes that rtseg's page never calls and that send an upload (or another host's file) back.
 REFUSED_ROUTES = re.compile(r"/gradio_api/(process_recording|proxy=)")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-HELD = "upload"  # a session's hold on its upload: SESSION_FOLDER/upload/TOKEN/NAME
 HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -143,128 +139,6 @@ class HostPolicy:
             return False
         return parts.scheme in ("http", "https") and bool(name) and self.allows(
             f"[{name}]" if name and ":" in name else name)
-
-
-# -- what: the files served ------------------------------------------------------------------------
-
-def within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-class FilePolicy:
-    """Which paths the file routes serve: the app's own copies of its outputs in Gradio's upload
-    folder (``produced``: the sets of paths Gradio records for the page's output components) and
-    the files of a session's run under ``results`` (``results/SESSION/run-N/...``). Never a path
-    Gradio recorded as an upload (``uploaded``), nor anything else in the upload folder, nor a URL."""
-
-    def __init__(self, upload_dir: Path, results: Path, uploaded: Callable[[], Collection[str]],
-                 produced: Callable[[], Iterable[Collection[str]]]) -> None:
-        self.upload_dir, self.results = Path(os.path.realpath(upload_dir)), Path(os.path.realpath(results))
-        self.uploaded, self.produced = uploaded, produced
-
-    def is_produced(self, path: str | Path) -> bool:
-        sets = list(self.produced())
-        return any(any(form in files for files in sets)
-                   for form in (os.path.abspath(path), os.path.realpath(path)))  # the second only if needed
-
-    def allows(self, raw: str) -> bool:
-        if not raw or "\0" in raw or re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", raw):  # a URL (or a drive)
-            return False
-        forms = {os.path.abspath(raw), os.path.realpath(raw)}
-        uploaded = self.uploaded()
-        if any(f in uploaded for f in forms):
-            return False
-        real = Path(os.path.realpath(raw))
-        if within(real, self.results):
-            parts = real.relative_to(self.results).parts
-            return len(parts) >= 3 and parts[1].startswith("run-")
-        return within(real, self.upload_dir) and self.is_produced(raw)
-
-
-# -- how much: the space uploads take --------------------------------------------------------------
-
-class UploadSpace:
-    """Gradio's upload folder and the sessions' holds on their uploads, under one quota (bytes).
-
-    What counts: every file of the upload folder except the app's own outputs (``produced``), and
-    the uploads sessions hold (``results/SESSION/upload/...``), each file once however many links it
-    has. :meth:`prune` deletes the files of the upload folder (not the outputs) older than
-    ``keep_s``; a session's hold is a link of its own, so that takes nothing from a live session.
-    """
-
-    def __init__(self, upload_dir: Path, results: Path, quota: int, keep_s: float,
-                 produced: Callable[[str | Path], bool] = lambda path: False) -> None:
-        self.upload_dir, self.results, self.quota, self.keep_s = Path(upload_dir), Path(results), quota, keep_s
-        self.produced = produced
-
-    def _files(self, folder: Path) -> Iterator[tuple[str, os.stat_result]]:
-        for root, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(root, name)
-                try:
-                    st = os.lstat(path)
-                except OSError:  # removed meanwhile
-                    continue
-                yield path, st
-
-    def _uploads(self) -> Iterator[tuple[str, os.stat_result]]:
-        return ((p, st) for p, st in self._files(self.upload_dir) if not self.produced(p))
-
-    def _held(self) -> Iterator[tuple[str, os.stat_result]]:
-        for folder in self.results.glob(f"*/{HELD}") if self.results.is_dir() else []:
-            yield from self._files(folder)
-
-    def usage(self) -> int:
-        """Bytes the uploads take now."""
-        seen: dict[tuple[int, int], int] = {}
-        for _, st in (*self._uploads(), *self._held()):
-            seen[(st.st_dev, st.st_ino)] = st.st_size
-        return sum(seen.values())
-
-    def prune(self, now: float | None = None) -> list[str]:
-        """Delete the uploads (in the upload folder) older than ``keep_s``, and the empty folders
-        they leave; returns the files deleted."""
-        cutoff, removed = (time.time() if now is None else now) - self.keep_s, []
-        for path, st in list(self._uploads()):
-            if st.st_mtime < cutoff:
-                try:
-                    os.unlink(path)
-                    removed.append(path)
-                except OSError:
-                    pass
-        emptied = {os.path.dirname(path) for path in removed}
-        for root, dirs, files in os.walk(self.upload_dir, topdown=False):
-            if root != str(self.upload_dir) and not dirs and not files:
-                try:
-                    if root in emptied or os.stat(root).st_mtime < cutoff:
-                        os.rmdir(root)  # refused if a file came meanwhile
-                except OSError:  # not empty any more, or gone
-                    pass
-        return removed
-
-    @staticmethod
-    def hold(path: str | Path, session: Path) -> Path:
-        """A link of the session's own to the upload at ``path`` (a copy across file systems), in
-        ``session/upload/``, dropping the session's earlier holds; returns the link's path."""
-        path = Path(path)
-        held = session / HELD
-        keep = held / secrets.token_hex(8)
-        keep.mkdir(parents=True)
-        link = keep / path.name
-        try:
-            os.link(path, link)
-        except OSError:
-            shutil.copy2(path, link)
-        for old in held.iterdir():
-            if old != keep:
-                shutil.rmtree(old, ignore_errors=True)
-        return link
-
-    @staticmethod
-    def release(session: Path | None) -> None:
-        """The session no longer holds an upload."""
-        if session is not None:
-            shutil.rmtree(session / HELD, ignore_errors=True)
 
 
 # -- the middleware --------------------------------------------------------------------------------
