@@ -70,13 +70,15 @@ class Session:
             for text prompts and for re-acquiring lost objects by appearance.
         text_required: a CLIP model that cannot be loaded is an error (text prompts will follow),
             instead of a warning and colour-only appearance.
+        trust_weights: the default segmenter may load a ``.pt`` that runs code (``--trust-weights``).
     """
 
     def __init__(self, config: Config = Config(), everything: bool = False, segmenter: Segmenter | None = None,
-                 text_scorer: TextScorer | None = None, text_required: bool = False) -> None:
+                 text_scorer: TextScorer | None = None, text_required: bool = False,
+                 trust_weights: bool = False) -> None:
         self.config = config
         m = config.model
-        self.segmenter = segmenter or FastSAMSegmenter.from_config(m)
+        self.segmenter = segmenter or FastSAMSegmenter.from_config(m, trust_weights=trust_weights)
         self.clip_error: RtsegError | None = None
         if text_scorer is None and not everything and m.clip:
             try:
@@ -96,7 +98,7 @@ class Session:
     @classmethod
     def for_prompts(cls, config: Config, prompts: Sequence[Prompt], everything: bool = False,
                     size: tuple[int, int] | None = None, segmenter: Segmenter | None = None,
-                    text_scorer: TextScorer | None = None) -> "Session":
+                    text_scorer: TextScorer | None = None, trust_weights: bool = False) -> "Session":
         """A session following ``prompts`` (ids 1, 2, ... in order). With a frame ``size`` (width,
         height), the prompts are checked against it before any model is loaded; with a text prompt,
         a CLIP model that cannot be loaded is an error."""
@@ -104,7 +106,7 @@ class Session:
             for prompt in prompts:
                 validate(prompt, *size)
         session = cls(config, everything=everything, segmenter=segmenter, text_scorer=text_scorer,
-                      text_required=any(isinstance(p, TextPrompt) for p in prompts))
+                      text_required=any(isinstance(p, TextPrompt) for p in prompts), trust_weights=trust_weights)
         for prompt in prompts:
             session.add(prompt)
         return session

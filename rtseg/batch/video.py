@@ -62,9 +62,9 @@ class Models:
     """The models a worker loads once and uses for video after video. A CLIP model that cannot be
     loaded fails the videos with text prompts (with its reason); the others fall back to colours."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, trust_weights: bool = False) -> None:
         m = config.model
-        self.segmenter = FastSAMSegmenter.from_config(m)
+        self.segmenter = FastSAMSegmenter.from_config(m, trust_weights=trust_weights)
         self.text_scorer: TextScorer | None = None
         self.clip_error: RtsegError | None = None
         if m.clip:

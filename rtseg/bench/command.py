@@ -20,13 +20,14 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
               out: Path, export: str | None = None, soak: int = 0, json_path: str | None = None,
               quiet: bool = False, command: str = "", md_path: str | None = None,
               score: bool = True, segments_from: Config | None = None, forward_ms: float = 0.0,
-              device_masks: bool = False) -> dict[str, Any]:
+              device_masks: bool = False, trust_weights: bool = False) -> dict[str, Any]:
     """Every run of ``runs`` on every sample; ``score=False`` leaves J out (untrained weights).
     With ``segments_from``, rtseg's runs get that config's model's segments (computed before any
     timing) at the cost of ``config``'s model (see :class:`StandIn`). With ``forward_ms``, they get
     the model's own segments (computed before) after a wait of that long that leaves the CPU free,
     as a GPU forward does (:class:`Waiting`), and ``forward`` times that wait; with ``device_masks``
-    too, their full-size masks are made before as well, as a GPU makes them (:class:`Premade`)."""
+    too, their full-size masks are made before as well, as a GPU makes them (:class:`Premade`).
+    ``trust_weights``: ``.pt`` models may run code (``--trust-weights``; :mod:`rtseg.segment.safe_load`)."""
     unknown = [r for r in runs if r not in RUNS + MOT_RUNS]
     if unknown:
         raise RtsegError(f"unknown run {unknown[0]!r}; known: {', '.join(RUNS + MOT_RUNS)}")
@@ -36,6 +37,7 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
         import_trackeval()  # without TrackEval: one line, before any work
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(config, out, quiet, score)
+    bench.trust_weights = trust_weights
     loaded = [load_sample(s, frames) for s in samples]
     if device_masks and not forward_ms:
         raise RtsegError("--device-masks goes with --forward-ms")
@@ -50,7 +52,7 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
         from rtseg.segment.fastsam import FastSAMSegmenter
 
         m = segments_from.model
-        bench.answers = FastSAMSegmenter.from_config(m)
+        bench.answers = FastSAMSegmenter.from_config(m, trust_weights=trust_weights)
         bench.frames = [f for sample in loaded for f in sample.frames]
         bench.log(f"segments from {m.weights} computed before timing; cost from {config.model.weights}")
     exported = None
@@ -59,7 +61,7 @@ def run_bench(samples: list[str], config: Config, runs: list[str], frames: int, 
 
         bench.log(f"exporting {config.model.weights} to {export} ...")
         exported = export_model(config.model.weights, export, config.model.imgsz, bool(config.model.half),
-                                str(out / EXPORT_NAMES[export]), bench.segmenter().device)
+                                str(out / EXPORT_NAMES[export]), bench.segmenter().device, trust_weights)
     for sample in loaded:
         bench.log(f"{sample.name}: {len(sample.frames)} frames, {len(sample.objects)} objects")
         for name in runs:

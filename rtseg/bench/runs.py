@@ -47,6 +47,7 @@ from rtseg.evaluate import load_folder
 from rtseg.output.sinks import JsonlSink, MaskSink, StatsSink, VideoSink
 from rtseg.prompt.prompts import Prompt
 from rtseg.runner import run
+from rtseg.segment.safe_load import open_fastsam
 from rtseg.session import Session
 
 KINDS = ("point", "box", "text")
@@ -68,6 +69,7 @@ class Bench:
         self.forward_ms = 0.0  # > 0: the forward is a wait of this long (Waiting), its segments computed before
         self.device_masks = False  # with forward_ms: their full-size masks made before too (Premade)
         self.frames: list[np.ndarray] = []
+        self.trust_weights = False  # --trust-weights: .pt files may run code (rtseg.segment.safe_load)
 
     def log(self, text: str) -> None:
         if not self.quiet:
@@ -80,7 +82,7 @@ class Bench:
         m = self.config.model
         key = weights or m.weights
         if key not in self._models:
-            seg: Any = FastSAMSegmenter.from_config(m, key)
+            seg: Any = FastSAMSegmenter.from_config(m, key, self.trust_weights)
             if self.forward_ms:  # its own segments, after a wait instead of its forward
                 seg = StandIn(Waiting(self.forward_ms, seg), seg, self.frames, premade=self.device_masks)
             elif self.answers is not None:
@@ -91,11 +93,9 @@ class Bench:
     def ultralytics(self, weights: str | None = None) -> Any:
         """ultralytics' own FastSAM on the segmenter's weights file, with its own predictor (full-size
         masks of every segment): what a user of ultralytics runs, and the bare forward."""
-        from ultralytics import FastSAM
-
         path = self.segmenter(weights).path
         if path not in self._plain:
-            self._plain[path] = FastSAM(path)
+            self._plain[path] = open_fastsam(path, self.trust_weights)
         return self._plain[path]
 
     def scorer(self) -> Any:
@@ -198,16 +198,13 @@ class Bench:
         seg = self.segmenter()
         with MemoryProbe() as probe:
             if kind.startswith("track-"):  # no prompt: every track is an object, scored by MOT metrics
-                from ultralytics import FastSAM
-
-                tracks, times = peers.all_tracks(FastSAM(seg.path), sample.frames, seg.kwargs,
+                model = open_fastsam(seg.path, self.trust_weights)
+                tracks, times = peers.all_tracks(model, sample.frames, seg.kwargs,
                                                  f"{kind.split('-', 1)[1]}.yaml")
                 return self.record(sample, f"ultralytics-{kind}", mean_fps(times), {"frame": times}, probe, None,
                                    mot=self.mot(sample, tracks))
             if kind == "track":
-                from ultralytics import FastSAM
-
-                model = FastSAM(seg.path)  # its own tracker state
+                model = open_fastsam(seg.path, self.trust_weights)  # its own tracker state
                 labels, times = peers.box_tracker(model, sample.frames, sample.objects, seg.kwargs)
             else:
                 scorer = self.scorer() if kind == "text" else None

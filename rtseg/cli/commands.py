@@ -82,7 +82,8 @@ def cmd_track(args: argparse.Namespace) -> int:
         if not objects and not args.everything and not show and not args.publish:
             raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
                              "(or click objects in the --show window, or send them with --publish)")
-        session = Session.for_prompts(config, objects, everything=args.everything, size=src.size)
+        session = Session.for_prompts(config, objects, everything=args.everything, size=src.size,
+                                      trust_weights=args.trust_weights)
         if show:
             from rtseg.output.window import Window
 
@@ -117,7 +118,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.gpus_per_worker < 0 or args.max_retries < 0:
         raise RtsegError("--gpus-per-worker and --max-retries must be >= 0")
     rows = run_batch(jobs, config, Path(args.out), args.address, args.workers, args.gpus_per_worker, args.overlay,
-                     args.resume, args.max_retries, args.quiet)
+                     args.resume, args.max_retries, args.quiet, trust_weights=args.trust_weights)
     if not args.quiet:
         print(markdown(rows))
     return 1 if any(r["status"] not in ("done", "skipped") for r in rows) else 0
@@ -181,7 +182,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
               args.json, args.quiet, command=" ".join(["rtseg", *map(shlex.quote, args.argv)]), md_path=args.md,
               score=not args.arch or bool(args.segments_from),
               segments_from=load_config(args.segments_from) if args.segments_from else None,
-              forward_ms=args.forward_ms or 0.0, device_masks=args.device_masks)
+              forward_ms=args.forward_ms or 0.0, device_masks=args.device_masks, trust_weights=args.trust_weights)
     return 0
 
 
@@ -200,13 +201,13 @@ def cmd_web(args: argparse.Namespace) -> int:
                  auth_pairs(args.auth, args.auth_file), args.keep_results, args.max_pixels, args.max_minutes,
                  max_frames=args.max_frames, max_job_minutes=args.max_job_minutes,
                  allowed_hosts=args.allowed_host, upload_quota_mb=args.upload_quota_mb,
-                 keep_uploads_min=args.keep_uploads)
+                 keep_uploads_min=args.keep_uploads, trust_weights=args.trust_weights)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from rtseg.segment.export import export_model
 
-    print(export_model(args.model, args.format, args.imgsz, args.half, args.out, args.device))
+    print(export_model(args.model, args.format, args.imgsz, args.half, args.out, args.device, args.trust_weights))
     return 0
 
 

@@ -38,9 +38,14 @@ def _size_or_full(text: str) -> str:
     return "" if text.lower() == "full" else "{}x{}".format(*_size(text))
 
 
+TRUST_HELP = ("load a .pt model even where it can run code (a pickle may; by default such a file is refused): "
+              "only for files you trust")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML config (configs/*.yaml); options below override it")
     p.add_argument("--model", help="fastsam-s, fastsam-x, or a FastSAM .pt / exported model path")
+    p.add_argument("--trust-weights", action="store_true", help=TRUST_HELP)
     p.add_argument("--clip-model", help="open_clip NAME[:PRETRAINED] for text prompts")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--imgsz", type=int, help="inference size (multiple of 32)")
@@ -133,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--config", action="append", metavar="FILE",
                    help="YAML config (configs/*.yaml); give several to choose between them in the page")
     w.add_argument("--model", help="override the configs' model: fastsam-s, fastsam-x or a FastSAM .pt path")
+    w.add_argument("--trust-weights", action="store_true", help=TRUST_HELP)
     w.add_argument("--clip-model", help="override the configs' open_clip NAME[:PRETRAINED] for text prompts")
     w.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps")
     w.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
@@ -161,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="export a FastSAM model (onnx, openvino, engine) for rtseg track --model")
     x.add_argument("model", help="fastsam-s, fastsam-x or a FastSAM .pt")
+    x.add_argument("--trust-weights", action="store_true", help=TRUST_HELP)
     x.add_argument("--format", default="onnx", choices=["onnx", "openvino", "engine"])
     x.add_argument("--imgsz", type=int, default=640)
     x.add_argument("--half", action="store_true", help="fp16 weights (engine, openvino)")
@@ -171,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("samples", nargs="+", help="sample folders (video.mp4, gt/, objects.json) or videos")
     b.add_argument("--config", default="configs/demo.yaml", help="YAML config (default: the demo models)")
     b.add_argument("--model", help="fastsam-s, fastsam-x, a FastSAM .pt / exported model")
+    b.add_argument("--trust-weights", action="store_true", help=TRUST_HELP)
     b.add_argument("--arch", choices=["s", "x"], help="untrained FastSAM-s/-x architecture (timing only; no J)")
     b.add_argument("--segments-from", metavar="CONFIG",
                    help="with --arch: rtseg's runs take this config's model's segments (J is scored) at the "

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from rtseg.errors import RtsegError
 from rtseg.segment.offline import prepare_ultralytics
+from rtseg.segment.safe_load import open_fastsam
 from rtseg.segment.weights import resolve_weights
 
 FORMATS = {"onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",), "engine": ("tensorrt",)}
 
 
 def export_model(model: str, fmt: str, imgsz: int = 640, half: bool = False, out: str | None = None,
-                 device: str = "cpu") -> str:
-    """Export ``model`` (a name or .pt) to ``fmt``; returns the path of the exported model."""
+                 device: str = "cpu", trust_weights: bool = False) -> str:
+    """Export ``model`` (a name or .pt) to ``fmt``; returns the path of the exported model. A ``.pt``
+    that could run code is refused unless ``trust_weights`` (:mod:`rtseg.segment.safe_load`)."""
     if fmt not in FORMATS:
         raise RtsegError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     missing = [m for m in FORMATS[fmt] if importlib.util.find_spec(m) is None]
@@ -28,11 +30,10 @@ def export_model(model: str, fmt: str, imgsz: int = 640, half: bool = False, out
     if fmt == "engine" and not device.startswith("cuda"):
         raise RtsegError("a TensorRT engine is built on the GPU it will run on: pass --device cuda")
     prepare_ultralytics()
-    from ultralytics import FastSAM
-
     path = resolve_weights(model)
+    loaded = open_fastsam(path, trust_weights)
     try:
-        exported = FastSAM(path).export(format=fmt, imgsz=imgsz, half=half, device=device, verbose=False)
+        exported = loaded.export(format=fmt, imgsz=imgsz, half=half, device=device, verbose=False)
     except Exception as exc:
         raise RtsegError(f"export to {fmt} failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     if out and Path(out).resolve() != Path(exported).resolve():

@@ -19,9 +19,9 @@ import supervision as sv
 
 from rtseg.config import ModelConfig
 from rtseg.detections import COEFFS, CROPS, PROTOTYPES
-from rtseg.errors import RtsegError
 from rtseg.segment.offline import prepare_ultralytics
 from rtseg.segment.prototypes import Prototypes
+from rtseg.segment.safe_load import open_fastsam
 from rtseg.segment.weights import resolve_weights, select_device
 
 
@@ -50,6 +50,8 @@ class FastSAMSegmenter:
             the frame (False: coarser edges).
         refine: full-size masks' edges snapped to the frame's colour edges within this many prototype
             cells (:mod:`rtseg.segment.refine`); 0: ultralytics' masks, bit for bit.
+        trust_weights: load a ``.pt`` with ultralytics' unrestricted unpickler, which runs any code the
+            file holds (``--trust-weights``); by default it may not (:mod:`rtseg.segment.safe_load`).
     """
 
     def __init__(
@@ -64,16 +66,12 @@ class FastSAMSegmenter:
         threads: int | None = None,
         retina_masks: bool = True,
         refine: float = 1.0,
+        trust_weights: bool = False,
     ) -> None:
         prepare_ultralytics()
-        from ultralytics import FastSAM
-
         self.device = select_device(device)
         self.path = resolve_weights(model)
-        try:
-            self.model = FastSAM(self.path)
-        except Exception as exc:
-            raise RtsegError(f"cannot load model {self.path}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        self.model = open_fastsam(self.path, trust_weights)
         self.kwargs: dict[str, Any] = dict(device=self.device, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
                            half=self.device.startswith("cuda") if half is None else half,
                            retina_masks=retina_masks, verbose=False)
@@ -81,10 +79,12 @@ class FastSAMSegmenter:
         self.last_ms = 0.0
 
     @classmethod
-    def from_config(cls, m: ModelConfig, weights: str | None = None) -> "FastSAMSegmenter":
-        """The segmenter a config's ``model`` section describes (``weights`` overrides its weights)."""
+    def from_config(cls, m: ModelConfig, weights: str | None = None, trust_weights: bool = False
+                    ) -> "FastSAMSegmenter":
+        """The segmenter a config's ``model`` section describes (``weights`` overrides its weights;
+        ``trust_weights`` comes from the command line only, never from a config)."""
         return cls(weights or m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads,
-                   m.retina_masks, m.refine)
+                   m.retina_masks, m.refine, trust_weights)
 
     def view(self, m: ModelConfig) -> "FastSAMSegmenter":
         """This loaded model with the inference settings of ``m`` (a copy sharing the model; its

@@ -26,6 +26,7 @@ from rtseg.prompt.prompts import BoxPrompt, PointPrompt
 from rtseg.prompt.select import select_box, select_point
 from rtseg.detections import masks_of
 from rtseg.segment.fastsam import FastSAMSegmenter
+from rtseg.segment.safe_load import open_fastsam
 from rtseg.synth.video import _box, _point_inside
 from rtseg.prompt.clip import TextScorer
 
@@ -56,9 +57,7 @@ def measure(data: str | Path, config: Config, min_area: int = 200, text: bool = 
     m = config.model
     result: dict = {"data": str(root), "imgsz": m.imgsz, "weights": m.weights, "clip": m.clip}
     prepare_ultralytics()
-    from ultralytics import FastSAM
-
-    val = FastSAM(m.weights).val(data=str((root / "data.yaml").resolve()), imgsz=m.imgsz, batch=8, conf=0.001,
+    val = open_fastsam(m.weights).val(data=str((root / "data.yaml").resolve()), imgsz=m.imgsz, batch=8, conf=0.001,
                                  device="cpu", plots=False, verbose=False, save_json=False,
                                  project=str(root / "val-runs"), name="val", exist_ok=True)
     result["seg_mask_map50"] = round(float(val.seg.map50), 4)

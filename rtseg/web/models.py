@@ -67,9 +67,10 @@ class LoadedModels:
         self.lock = threading.Lock()
 
     @classmethod
-    def load(cls, config: Config) -> "LoadedModels":
+    def load(cls, config: Config, trust_weights: bool = False) -> "LoadedModels":
+        """``trust_weights``: a ``.pt`` model may run code (``--trust-weights``)."""
         m = config.model
-        segmenter = FastSAMSegmenter.from_config(m)
+        segmenter = FastSAMSegmenter.from_config(m, trust_weights=trust_weights)
         text_scorer, clip_error = None, None
         if m.clip:
             try:
@@ -85,12 +86,14 @@ class LoadedModels:
 
 
 class ModelBank:
-    """Configs by name (the first is the default), each loaded once, on first use, then shared."""
+    """Configs by name (the first is the default), each loaded once, on first use, then shared
+    (``trust_weights``: their ``.pt`` models may run code, from ``--trust-weights``)."""
 
-    def __init__(self, configs: dict[str, Config], loaded: dict[str, LoadedModels] | None = None) -> None:
+    def __init__(self, configs: dict[str, Config], loaded: dict[str, LoadedModels] | None = None,
+                 trust_weights: bool = False) -> None:
         if not configs:
             raise RtsegError("no config to serve")
-        self.configs = configs
+        self.configs, self.trust_weights = configs, trust_weights
         self._loaded: dict[str, LoadedModels] = dict(loaded or {})
         self._lock = threading.Lock()
 
@@ -103,7 +106,7 @@ class ModelBank:
             raise RtsegError(f"unknown config {name!r} (this server has: {', '.join(self.configs)})")
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = LoadedModels.load(self.configs[name])
+                self._loaded[name] = LoadedModels.load(self.configs[name], self.trust_weights)
             return self._loaded[name]
 
 

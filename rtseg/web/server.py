@@ -43,7 +43,7 @@ def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860,
           max_upload_mb: float = 200.0, auth: list[tuple[str, str]] | None = None, keep_hours: float = 24.0,
           max_pixels: int = 3840 * 2160, max_minutes: float = 30.0, max_frames: int | None = None,
           max_job_minutes: float = 10.0, allowed_hosts: list[str] | None = None,
-          upload_quota_mb: float | None = None, keep_uploads_min: float = 60.0) -> int:
+          upload_quota_mb: float | None = None, keep_uploads_min: float = 60.0, trust_weights: bool = False) -> int:
     """Load the models, then serve the page until Ctrl-C. Raises RtsegError for bad options, and
     for a ``host`` beyond this machine without a login."""
     if max_concurrent < 1:
@@ -72,7 +72,7 @@ def serve(configs: dict[str, Config], host: str = "127.0.0.1", port: int = 7860,
         except ImportError as exc:  # gradio is an extra
             raise RtsegError(f"rtseg web needs {exc.name or 'gradio'}, which is not installed: "
                              "pip install -e '.[web]'") from exc
-        bank = ModelBank(configs)
+        bank = ModelBank(configs, trust_weights=trust_weights)  # trust: --trust-weights, never a config
         bank.get(bank.default)  # a model that cannot be loaded stops the server here, in one line
         page = build(bank, workdir / "sessions", max_upload_mb, max_concurrent, max_pixels, max_minutes, keep_hours,
                      max_frames=max_frames, max_job_minutes=max_job_minutes)
