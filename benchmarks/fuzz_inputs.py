@@ -229,7 +229,7 @@ def cache_models() -> None:
             d = answers[key]
             return d[np.arange(len(d))]  # a copy: a tracker must not share it between runs
 
-    session.FastSAMSegmenter = types.SimpleNamespace(from_config=lambda m: Cached())  # type: ignore[attr-defined]
+    session.FastSAMSegmenter = types.SimpleNamespace(from_config=lambda m, weights=None, trust_weights=False: Cached())  # type: ignore[attr-defined]
     session.TextScorer = lambda spec, device="cpu": scorer  # type: ignore[attr-defined]
 
 

@@ -288,7 +288,8 @@ def cached_models(segmenter, text_scorer):
     from rtseg import session
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(session, "FastSAMSegmenter", types.SimpleNamespace(from_config=lambda m: segmenter))
+        made = types.SimpleNamespace(from_config=lambda m, weights=None, trust_weights=False: segmenter)
+        mp.setattr(session, "FastSAMSegmenter", made)
         mp.setattr(session, "TextScorer", lambda spec, device="cpu": text_scorer)
         yield
 
