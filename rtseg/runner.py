@@ -168,6 +168,7 @@ def run(source: Source, session: Session, sinks: Sequence[Sink] = (), max_frames
         frames = iter(source) if source.live else prefetch(iter(source), maxsize=4)
         stack.callback(getattr(frames, "close", lambda: None))
         if session.segments_every_frame:
+            getattr(session.segmenter, "share_threads", lambda: None)()  # this thread decodes masks meanwhile
             items = prefetch(_segmented(frames, session, source.live), maxsize=1)
         else:
             items = _taken(frames, source.live)

@@ -67,6 +67,9 @@ class CachingSegmenter:
         d = self.cache[key]
         return d[np.arange(len(d))]  # a copy: a tracker must not share it between runs
 
+    def share_threads(self) -> None:
+        self.inner.share_threads()
+
 
 @pytest.fixture(scope="session")
 def demo_config():

@@ -113,6 +113,16 @@ def test_a_frame_is_segmented_while_the_one_before_is_tracked(demo_config):
     assert [r.detections.mask[0][50, 20 + 5 * r.index] for r in plain.results] == [True] * 8  # each its own segments
 
 
+def test_the_tracking_thread_takes_the_segmenters_torch_threads(demo_config):
+    """The tracker decodes masks with torch while the next frame is segmented: run() first gives its
+    own thread the segmenter's CPU thread count (a thread that ran torch before keeps every core)."""
+    session = square_session(demo_config)
+    calls = []
+    session.segmenter.share_threads = lambda: calls.append(threading.current_thread().name)
+    run(frames(3), session, [Recorder()])
+    assert calls == [threading.current_thread().name]
+
+
 def test_keyframe_mode_segments_on_the_main_thread(demo_config):
     from rtseg.config import override
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numpy as np
 import pytest
 import supervision as sv
@@ -49,6 +50,29 @@ def test_lazy_masks_are_ultralytics_masks(demo_config, imgsz, retina, rows):
         assert grid.shape == (len(lazy), -(-rows // 4), 160)
         iou = np.diag(iou_matrix(grid, downscale(eager.mask, 4)))
         assert iou.min() > 0.6 and np.median(iou) > 0.8, iou
+
+
+def test_share_threads_gives_the_calling_thread_the_models_cpu_threads(segmenter):
+    """A thread that ran torch with every core keeps that count; share_threads sets the model's."""
+    import threading
+
+    import torch
+    from ultralytics.utils import NUM_THREADS
+
+    seen = []
+
+    def other(segmenter) -> None:
+        torch.set_num_threads(NUM_THREADS + 1)
+        segmenter.share_threads()
+        seen.append(torch.get_num_threads())
+
+    for threads in (None, 2):  # the model config's threads
+        model = copy.copy(segmenter.inner)
+        model.threads = threads
+        worker = threading.Thread(target=other, args=(model,))
+        worker.start()
+        worker.join()
+    assert seen == [NUM_THREADS, 2]  # ultralytics' own count on the CPU (cores - 1), else the config's
 
 
 def test_concrete_drops_the_lazy_fields(segmenter):

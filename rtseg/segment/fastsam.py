@@ -86,6 +86,18 @@ class FastSAMSegmenter:
         return cls(weights or m.weights, m.device, m.imgsz, m.conf, m.iou, m.half, m.max_det, m.threads,
                    m.retina_masks, m.refine, trust_weights)
 
+    def share_threads(self) -> None:
+        """Give the calling thread the torch CPU thread count that the model runs with (``threads``;
+        on the CPU by default ultralytics' cores - 1). The tracker decodes masks with torch on its own
+        thread while the next frame is segmented on another, and a thread keeps the count it had when
+        it first ran torch (often every core): two threads each spinning on every core are slower."""
+        import torch
+        from ultralytics.utils import NUM_THREADS
+
+        threads = self.threads or (NUM_THREADS if self.device == "cpu" else None)
+        if threads and torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
     def view(self, m: ModelConfig) -> "FastSAMSegmenter":
         """This loaded model with the inference settings of ``m`` (a copy sharing the model; its
         weights, device and precision stay this one's)."""
