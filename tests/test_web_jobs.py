@@ -225,6 +225,16 @@ def test_live_frames_follow_the_prompts(bank, settings):
     assert state.live[2] is not session  # new prompts, a new Session
 
 
+def test_a_webcam_frame_over_max_pixels_is_refused_and_not_kept(bank, settings):
+    """What a browser streams is its own choice: a frame over --max-pixels is an error, not a run."""
+    state = WebState()
+    small, big = np.zeros((48, 64, 3), np.uint8), np.zeros((49, 64, 3), np.uint8)
+    assert jobs.live_frame(state, bank, settings, small, max_pixels=48 * 64) is small
+    with pytest.raises(RtsegError, match="the webcam frame is 64x49, larger than this server's limit of 3072 pixels"):
+        jobs.live_frame(state, bank, settings, big, max_pixels=48 * 64)
+    assert state.last_live is small  # "Use this frame" still takes the last good one
+
+
 # -- shared models ---------------------------------------------------------------------------------
 
 def test_views_share_one_model_and_take_turns(bank, settings):

@@ -210,7 +210,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         def on_stream(v: dict) -> dict:
             if v[webcam] is None:
                 return {}
-            return {live: jobs.live_frame(v[state], bank, settings_of(v), v[webcam])}
+            return {live: jobs.live_frame(v[state], bank, settings_of(v), v[webcam], max_pixels)}
 
         @guarded
         def on_capture(v: dict) -> dict:

@@ -50,8 +50,6 @@ class JobResult:
     frames: int
 
 
-# -- first-frame preview -------------------------------------------------------------------------
-
 @functools.lru_cache(maxsize=8)
 def renderer(output: OutputConfig) -> Renderer:
     """One renderer per output config, made once (not for every webcam frame)."""
@@ -68,8 +66,7 @@ def draw_prompts(image: np.ndarray, state: WebState) -> np.ndarray:
             x1, y1, x2, y2 = (int(round(v)) for v in p.box)
             cv2.rectangle(out, (x1, y1), (x2, y2), (255, 255, 255), 2)
             cv2.putText(out, str(k), (x1 + 3, y1 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-        points = (list(zip(p.points, p.labels)) if isinstance(p, PointPrompt)
-                  else [(q, 0) for q in p.negatives])
+        points = list(zip(p.points, p.labels)) if isinstance(p, PointPrompt) else [(q, 0) for q in p.negatives]
         for (x, y), label in points:
             colour = (0, 200, 0) if label else (0, 0, 230)
             cv2.circle(out, (int(round(x)), int(round(y))), 6, colour, -1)
@@ -278,12 +275,15 @@ def run_job(state: WebState, bank: ModelBank, settings: Settings, workdir: Path,
 # -- webcam --------------------------------------------------------------------------------------
 
 
-def live_frame(state: WebState, bank: ModelBank, settings: Settings, rgb: np.ndarray) -> np.ndarray:
-    """One webcam frame (RGB) through this session's live Session: the frame with its overlay.
+def live_frame(state: WebState, bank: ModelBank, settings: Settings, rgb: np.ndarray,
+               max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One webcam frame (RGB) through this session's live Session: the frame with its overlay; a
+    frame over ``max_pixels`` (what a browser sends is its own choice) is refused and not kept.
 
     The live Session is made again when the prompts or the settings change. Point and box prompts
-    are in the pixels of the first frame (a capture from the camera, say).
-    """
+    are in the pixels of the first frame (a capture from the camera, say)."""
+    if rgb.shape[0] * rgb.shape[1] > max_pixels:
+        raise RtsegError(f"the webcam frame is {pixels_line(rgb.shape[1], rgb.shape[0], max_pixels)}")
     state.last_live = rgb
     if not state.prompts and not state.everything:
         return rgb
