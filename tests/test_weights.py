@@ -104,6 +104,19 @@ def test_trust_weights_loads_it_as_before(evil, capsys):
     assert code == 2 and "cannot load model" in lines[0], lines  # ... which then finds no model in it
 
 
+def test_a_torchscript_file_is_refused_unless_trusted(tmp_path, capsys):
+    """torch.jit.load runs a TorchScript file's program: nothing rtseg can check, so only on trust."""
+    path = tmp_path / "model.torchscript"
+    torch.jit.save(torch.jit.script(torch.nn.Identity()), str(path))
+    argv = ["track", VIDEO, "--point", "5,5", "--config", DEMO_CONFIG, "--model", path, *ONE_FRAME]
+    code, lines = run(capsys, *argv)
+    assert code == 2 and len(lines) == 1, lines
+    assert f"refusing to load model {path}: a TorchScript file is a program" in lines[0], lines[0]
+    assert "--trust-weights" in lines[0] and "ONNX" in lines[0], lines[0]
+    code, lines = run(capsys, *argv, "--trust-weights")  # handed to ultralytics: no FastSAM in it
+    assert code != 0 and not any("refusing" in line for line in lines), lines
+
+
 def test_a_config_cannot_name_one_or_turn_trust_on(evil, tmp_path, capsys):
     path, marker = evil("system")
     doc = yaml.safe_load(DEMO_CONFIG.read_text())

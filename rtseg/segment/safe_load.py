@@ -22,7 +22,8 @@ an allow-list made for FastSAM checkpoints:
 
 Every global the file names is checked before anything is unpickled; a file that names one outside
 the list, or that calls a model class, is refused in one line (:class:`~rtseg.errors.RtsegError`).
-ONNX, OpenVINO and TensorRT files are not pickles and do not come here.
+ONNX, OpenVINO and TensorRT files are not pickles and do not come here; a TorchScript file is a
+program (``torch.jit.load`` runs it), refused unless trusted.
 
 >>> from rtseg.segment.safe_load import allowed
 >>> allowed("ultralytics.nn.tasks.SegmentationModel"), allowed("posix.system")
@@ -270,6 +271,9 @@ def open_fastsam(path: str, trust: bool = False) -> Any:
     Raises:
         RtsegError: the file is refused, or ultralytics cannot load it (its reason, in one line).
     """
+    if Path(path).suffix.lower() == ".torchscript" and not trust:  # torch.jit.load runs the file's program
+        raise RtsegError(f"refusing to load model {path}: a TorchScript file is a program, which rtseg does "
+                         f"not check; {ADVICE}")
     _import_model_modules()
     from ultralytics import FastSAM
 
