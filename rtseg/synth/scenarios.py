@@ -3,7 +3,8 @@
 A scenario builds one :class:`Path` per object (position, radius and angle per frame, list order
 back to front) and a camera-shake offset per frame; :mod:`rtseg.synth.video` renders them. The
 ``lone`` and ``pair`` scenarios are the sweep's (tests/test_sweep.py): one object of a chosen colour
-in a straight line, alone or beside another object of the same colour.
+in a straight line, alone or beside another object of the same colour. ``concept`` is the concept
+prompt's (``--concept``): instances of one kind crossing the frame among look-alikes.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from rtseg.synth.world import SHAPES, draw_attributes, scale_for
 
 SCENARIOS = (
     "linear", "bounce", "curve", "occlusion", "crossing", "exit", "scale", "rotation", "shake", "fast",
-    "showcase", "crowd", "lone", "pair",
+    "showcase", "crowd", "lone", "pair", "concept",
 )
+# Colours that look alike (the concept scenario's distractors take the instances' shape in one of these).
+NEAR_COLOURS = {"red": ("orange", "purple"), "orange": ("red", "yellow"), "yellow": ("orange", "white"),
+                "green": ("yellow", "blue"), "blue": ("purple", "green"), "purple": ("blue", "red"),
+                "white": ("yellow", "black"), "black": ("purple", "blue")}
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Path:
     pos: np.ndarray  # (T, 2) float, x y
     radius: np.ndarray  # (T,)
     angle: np.ndarray  # (T,) degrees
+    truth: bool = True  # in the ground truth (False: a distractor, drawn but labelled background)
 
 
 def bounce(p0: np.ndarray, v: np.ndarray, frames: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -92,6 +98,47 @@ def sweep_paths(rng: np.random.Generator, frames: int, size: np.ndarray, s: floa
     return paths
 
 
+def concept_paths(rng: np.random.Generator, frames: int, size: np.ndarray, s: float, colour: str | None,
+                  instances: int = 8, distractors: int = 8) -> list[Path]:
+    """The concept scene: ``instances`` objects of one kind (``colour`` or a random one) crossing the
+    frame in straight lines, a third of them in view from the start, the others entering one by one
+    over the first 70% of the video and each leaving at the far side; among them ``distractors``
+    bouncing in the frame throughout, half the instances' colour in another shape, half their shape
+    in a colour that looks alike (:data:`NEAR_COLOURS`). Back to front in random order."""
+    from rtseg.synth.world import COLOURS, SHAPES
+
+    kind = (colour or str(rng.choice(COLOURS)), str(rng.choice(SHAPES)))
+    others = [x for x in SHAPES if x != kind[1]]
+    looks = [(kind[0], str(rng.choice(others))) if k % 2 == 0 else (str(rng.choice(NEAR_COLOURS[kind[0]])), kind[1])
+             for k in range(distractors)]
+    t = np.arange(frames, dtype=float)
+    paths = []
+    def out_of_frame(p: np.ndarray, d: np.ndarray, r: float) -> float:
+        """How far from ``p`` along ``d`` an object of radius ``r`` is out of the frame."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            steps = np.where(d > 1e-9, (size + r - p) / d, np.where(d < -1e-9, (-r - p) / d, np.inf))
+        return float(np.min(steps))
+
+    for k in range(instances):
+        r = rng.uniform(20, 30) * s
+        a = rng.uniform(0, 2 * np.pi)  # the direction it crosses in, on a line through a point of the frame
+        d, through = np.array([np.cos(a), np.sin(a)]), rng.uniform(0.1, 0.9, 2) * size
+        back, ahead = out_of_frame(through, -d, r), out_of_frame(through, d, r)
+        speed = rng.uniform(3, 6) * s
+        span = (back + ahead) / speed  # frames from entering to leaving
+        start = -rng.uniform(0.2, 0.6) * span if k < instances // 3 else (k - instances // 3) * 0.7 * frames / max(
+            instances - instances // 3, 1) + rng.uniform(0, 10)
+        pos = through + d * (-back + speed * (t - start))[:, None]
+        paths.append(Path(*kind, pos, np.full(frames, r), rng.uniform(0, 360) + rng.uniform(-2, 2) * t))
+    for c, shape in looks:
+        r = rng.uniform(20, 30) * s
+        lo, hi = np.full(2, r), size - r
+        pos = bounce(rng.uniform(lo, hi), _velocity(rng, rng.uniform(1, 4) * s), frames, lo, hi)
+        paths.append(Path(c, shape, pos, np.full(frames, r), rng.uniform(0, 360) + rng.uniform(-2, 2) * t, truth=False))
+    order = rng.permutation(len(paths))
+    return [paths[k] for k in order]
+
+
 def build_scenario(
     name: str, rng: np.random.Generator, frames: int, width: int, height: int, colour: str | None = None
 ) -> tuple[list[Path], np.ndarray]:
@@ -120,6 +167,8 @@ def build_scenario(
             paths.append(Path(colour, shape, pos, still(r), spin(rng.uniform(-1, 1))))
         return paths
 
+    if name == "concept":
+        return concept_paths(rng, frames, size, s, colour), shake
     if name in ("lone", "pair"):
         return sweep_paths(rng, frames, size, s, colour, beside=name == "pair"), shake
     if name in ("linear", "bounce", "fast", "shake", "crowd"):

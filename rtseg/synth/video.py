@@ -52,10 +52,22 @@ class _Camera:
     def frame(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         (width, height), m = self.size, self.margin
         sx, sy = self.shake[i]
-        objects = [SceneObject(k + 1, p.colour, p.shape, (p.pos[i, 0] + sx, p.pos[i, 1] + sy), float(p.radius[i]),
-                               float(p.angle[i])) for k, p in enumerate(self.paths)]
+        objects = [SceneObject(k, p.colour, p.shape, (p.pos[i, 0] + sx, p.pos[i, 1] + sy), float(p.radius[i]),
+                               float(p.angle[i])) for k, p in zip(self.ids, self.paths)]
         dx, dy = np.round(self.shake[i]).astype(int)
-        return render(self.canvas[m - dy: m - dy + height, m - dx: m - dx + width], objects, self.rng)
+        image, labels = render(self.canvas[m - dy: m - dy + height, m - dx: m - dx + width], objects, self.rng)
+        labels[labels > self.named] = 0  # distractors: drawn, and background in the ground truth
+        return image, labels
+
+    @property
+    def ids(self) -> list[int]:
+        """Each path's label: the ground-truth objects 1, 2, ... in order, then the distractors."""
+        truth = [p.truth for p in self.paths]
+        return [1 + sum(truth[:k]) if t else self.named + 1 + k - sum(truth[:k]) for k, t in enumerate(truth)]
+
+    @property
+    def named(self) -> int:
+        return sum(p.truth for p in self.paths)
 
 
 def _point_inside(mask: np.ndarray) -> tuple[int, int]:
@@ -85,8 +97,10 @@ def write_video(
 ) -> dict:
     """Render one scenario video with ground truth and prompts (and, with ``depth``, depth images)
     into folder ``out``; returns the JSON of objects.json."""
+    if depth and scenario == "concept":
+        raise ValueError("the concept scenario has no depth (its distractors have no ground truth to place)")
     width, height = size
-    frames = frames or (300 if scenario == "showcase" else 90)
+    frames = frames or (300 if scenario in ("showcase", "concept") else 90)
     out = FsPath(out)
     (out / "gt").mkdir(parents=True, exist_ok=True)
     min_area = 300 * scale_for(height, width) ** 2
@@ -96,20 +110,26 @@ def write_video(
         paths, shake = build_scenario(scenario, rng, frames, width, height, colour)
         camera = _Camera(paths, shake, make_background, rng, kind, width, height)
         image0, labels0 = camera.frame(0)
-        if all((labels0 == k + 1).sum() >= min_area for k in range(len(paths))):
+        inside = [k for k, p in zip(camera.ids, paths) if p.truth and (0 <= p.pos[0]).all() and (p.pos[0] < size).all()]
+        if all((labels0 == k).sum() >= min_area for k in inside):  # the objects in view from the start
             break
     else:  # pragma: no cover - the scenarios are built to make this unreachable
         raise RuntimeError(f"could not place scenario {scenario!r} with seed {seed}")
 
-    objects = []
-    for k, p in enumerate(paths):
+    objects, extra = [], {}
+    if scenario == "concept":  # instances enter later: no first-frame prompts, the phrase instead
+        named = [p for p in paths if p.truth]
+        objects = [{"id": k + 1, "colour": p.colour, "shape": p.shape} for k, p in enumerate(named)]
+        extra = {"concept": f"the {named[0].colour} {named[0].shape}",
+                 "distractors": [{"colour": p.colour, "shape": p.shape} for p in paths if not p.truth]}
+    for k, p in [] if extra else enumerate(paths):
         mask = labels0 == k + 1
         objects.append({
             "id": k + 1, "colour": p.colour, "shape": p.shape,
             "prompts": {"point": list(_point_inside(mask)), "box": _box(mask), "text": f"the {p.colour} {p.shape}"},
         })
     meta = {"scenario": scenario, "seed": seed, "width": width, "height": height, "fps": fps,
-            "frames": frames, "background": kind, "objects": objects,
+            "frames": frames, "background": kind, "objects": objects, **extra,
             "camera": np.round(shake, 2).tolist()}
     if depth:  # its own random numbers: the colour video stays what it is without depth
         depth_rng = np.random.default_rng([seed, SCENARIOS.index(scenario), attempt, 1])
