@@ -77,13 +77,35 @@ def frame_ious(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return g_ids.astype(np.int64), p_ids.astype(np.int64), inter / np.maximum(union, 1)
 
 
-def sequence_data(pred: np.ndarray, gt: np.ndarray, name: str = "sequence") -> dict[str, Any]:
+def _ignoring(frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], areas: list[dict[int, int]],
+              min_visible: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``frames`` without the ground-truth objects that show less than ``min_visible`` of their
+    largest area in the sequence (cut by the frame's edge, or hidden), and without the predicted
+    objects matched to those alone (IoU >= 0.5): what MOT17 does with its low-visibility boxes."""
+    most: dict[int, int] = {}
+    for a in areas:
+        for g, n in a.items():
+            most[g] = max(most.get(g, 0), n)
+    out = []
+    for (g_ids, p_ids, iou), a in zip(frames, areas):
+        keep = np.array([a[int(g)] >= min_visible * most[int(g)] for g in g_ids], bool)
+        matched_kept = (iou[keep] >= 0.5).any(axis=0)
+        drop = (iou[~keep] >= 0.5).any(axis=0) & ~matched_kept
+        out.append((g_ids[keep], p_ids[~drop], iou[keep][:, ~drop]))
+    return out
+
+
+def sequence_data(pred: np.ndarray, gt: np.ndarray, name: str = "sequence", min_visible: float = 0.0
+                  ) -> dict[str, Any]:
     """The per-sequence input of TrackEval's metrics (what its datasets' ``get_preprocessed_seq_data`` return).
 
     Args:
         pred: (T, H, W) integer predicted label maps, 0 = background; any ids.
         gt: (T, H, W) integer ground-truth label maps, 0 = background, 255 = void (read as background).
         name: the sequence's name.
+        min_visible: a ground-truth object in a frame where it shows less than this fraction of its
+            largest area in the sequence is ignored there, with the prediction matched to it (MOT17's
+            visibility rule; 0: every object in every frame counts).
 
     Returns:
         ``num_timesteps``, ``num_gt_ids``, ``num_tracker_ids``, ``num_gt_dets``, ``num_tracker_dets``
@@ -95,7 +117,11 @@ def sequence_data(pred: np.ndarray, gt: np.ndarray, name: str = "sequence") -> d
     """
     if pred.shape != gt.shape:
         raise RtsegError(f"prediction shape {pred.shape} differs from ground truth {gt.shape}")
-    frames = [frame_ious(p, g) for p, g in zip(pred, without_void(gt))]
+    gt = without_void(gt)
+    frames = [frame_ious(p, g) for p, g in zip(pred, gt)]
+    if min_visible > 0:
+        areas = [dict(zip(*np.unique(g[g > 0], return_counts=True))) for g in gt]
+        frames = _ignoring(frames, [{int(k): int(v) for k, v in a.items()} for a in areas], min_visible)
     none = np.zeros(0, np.int64)
     gt_all = np.unique(np.concatenate([none] + [f[0] for f in frames]))
     pred_all = np.unique(np.concatenate([none] + [f[1] for f in frames]))
@@ -116,7 +142,8 @@ def mot_metrics(data: dict[str, Any]) -> dict[str, Any]:
         Fractions in [0, 1] (MOTA may be negative): HOTA, DetA, AssA, DetRe, DetPr, AssRe, AssPr,
         LocA (each the mean over HOTA's 19 thresholds, as TrackEval reports them), IDF1, IDR, IDP,
         MOTA, MOTP; counts: IDSW, Frag, MT, PT, ML, TP, FN, FP (CLEAR's), and frames, gt_ids, ids
-        (predicted), gt_dets, dets.
+        (predicted), gt_dets, dets; ``precision`` TP / (TP + FP) and ``recall`` TP / (TP + FN): of the
+        objects of all frames, matched one to one in each frame at mask IoU >= 0.5.
     """
     metrics = import_trackeval().metrics
     quiet = {"THRESHOLD": 0.5, "PRINT_CONFIG": False}
@@ -130,21 +157,25 @@ def mot_metrics(data: dict[str, Any]) -> dict[str, Any]:
     out.update({k: float(clear[k]) for k in ("MOTA", "MOTP")})
     out.update({k: int(clear[k]) for k in ("IDSW", "Frag", "MT", "PT", "ML")})
     out.update(TP=int(clear["CLR_TP"]), FN=int(clear["CLR_FN"]), FP=int(clear["CLR_FP"]))
+    # per frame, objects matched one to one at mask IoU >= 0.5 (CLEAR's matches), over all frames
+    out.update(precision=out["TP"] / max(out["TP"] + out["FP"], 1), recall=out["TP"] / max(out["TP"] + out["FN"], 1))
     out.update(frames=data["num_timesteps"], gt_ids=data["num_gt_ids"], ids=data["num_tracker_ids"],
                gt_dets=data["num_gt_dets"], dets=data["num_tracker_dets"])
     return out
 
 
-def evaluate_mot(pred: np.ndarray, gt: np.ndarray, name: str = "sequence") -> dict[str, Any]:
+def evaluate_mot(pred: np.ndarray, gt: np.ndarray, name: str = "sequence", min_visible: float = 0.0
+                 ) -> dict[str, Any]:
     """MOT metrics of predicted label maps against ground truth; see :func:`mot_metrics`.
 
     Args:
         pred: (T, H, W) integer predicted label maps (any ids, 0 = background).
         gt: (T, H, W) integer ground-truth label maps (255 = void, read as background).
         name: the sequence's name.
+        min_visible: see :func:`sequence_data`.
     """
     import_trackeval()  # before the work, so that a missing TrackEval fails at once
-    return mot_metrics(sequence_data(pred, gt, name))
+    return mot_metrics(sequence_data(pred, gt, name, min_visible))
 
 
 def sequence_name(gt_dir: str | Path) -> str:
