@@ -29,7 +29,7 @@ from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, compact_of, masks_of, ta
 from rtseg.errors import RtsegError, warn
 from rtseg.geometry import objects_3d
 from rtseg.prompt.clip import TextScorer
-from rtseg.prompt.prompts import Prompt, TextPrompt, validate
+from rtseg.prompt.prompts import ConceptPrompt, Prompt, TextPrompt, validate
 from rtseg.segment.fastsam import FastSAMSegmenter, Segmenter
 from rtseg.track.appearance import TextEmbedder
 from rtseg.track.keyframes import MaskCarrier
@@ -88,7 +88,7 @@ class Session:
                     raise
                 self.clip_error = exc
                 warn(f"{exc}; lost click/box objects will be re-acquired by colour only")
-        self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything)
+        self.tracker = PromptTracker(config.tracker, text_scorer, everything=everything, concepts=config.concepts)
         self.size: tuple[int, int] | None = None  # (width, height) once a frame has been seen
         # Keyframe mode: segment every k-th frame at most, carry the objects in between (rtseg/track/keyframes.py).
         self.carrier = MaskCarrier(config.keyframes) if config.keyframes.every > 1 else None
@@ -106,7 +106,8 @@ class Session:
             for prompt in prompts:
                 validate(prompt, *size)
         session = cls(config, everything=everything, segmenter=segmenter, text_scorer=text_scorer,
-                      text_required=any(isinstance(p, TextPrompt) for p in prompts), trust_weights=trust_weights)
+                      text_required=any(isinstance(p, (TextPrompt, ConceptPrompt)) for p in prompts),
+                      trust_weights=trust_weights)
         for prompt in prompts:
             session.add(prompt)
         return session
@@ -116,11 +117,16 @@ class Session:
         return self.tracker.everything
 
     def add(self, prompt: Prompt) -> int:
-        """Start following a new object; returns its id (1, 2, ... in the order added)."""
+        """Start following a new object; returns its id (1, 2, ... in the order added). A
+        :class:`~rtseg.prompt.prompts.ConceptPrompt` follows every instance of its phrase, each with
+        an id of its own as it is found: it returns 0."""
         if self.size is not None:
             validate(prompt, *self.size)
-        if isinstance(prompt, TextPrompt) and not isinstance(self.tracker.embedder, TextEmbedder):
-            raise self.clip_error or RtsegError("a text prompt needs a CLIP model (model.clip / --clip-model)")
+        if isinstance(prompt, (TextPrompt, ConceptPrompt)) and not isinstance(self.tracker.embedder, TextEmbedder):
+            kind = "concept" if isinstance(prompt, ConceptPrompt) else "text"
+            raise self.clip_error or RtsegError(f"a {kind} prompt needs a CLIP model (model.clip / --clip-model)")
+        if isinstance(prompt, ConceptPrompt) and self.everything:
+            raise RtsegError("--concept follows the phrase's instances and --everything every segment: give one")
         return self.tracker.add(prompt)
 
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:

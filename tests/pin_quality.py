@@ -8,6 +8,7 @@ Run after retraining a model or changing the tracker on purpose (a regression mu
     .venv/bin/python tests/pin_quality.py --everything     # only --everything's HOTA and ID switches (#14)
     .venv/bin/python tests/pin_quality.py --sweep   # only the steadiness sweep's figures (#14)
     .venv/bin/python tests/pin_quality.py --keyframes   # only the keyframe-mode figures (#14)
+    .venv/bin/python tests/pin_quality.py --concept     # only the concept sample's figures (#23)
 
 The tests then fail when a number drops more than ``margin`` below what is stored here.
 """
@@ -45,9 +46,12 @@ from test_tracking import (  # noqa: E402
 
 
 def main() -> None:
-    only = ([], ["--camera"], ["--showcase-320"], ["--everything"], ["--sweep"], ["--keyframes"])
+    only = ([], ["--camera"], ["--showcase-320"], ["--everything"], ["--sweep"], ["--keyframes"], ["--concept"])
     if sys.argv[1:] not in only:  # each run writes: no --help, no typo, runs one
         sys.exit(__doc__)
+    if sys.argv[1:] == ["--concept"]:  # the command tests/test_concepts.py runs (a minute)
+        store(concept_pins(Path(tempfile.mkdtemp())))
+        return
     config = load_config(conftest.DEMO_CONFIG)
     m = config.model
     segmenter = CachingSegmenter(FastSAMSegmenter.from_config(m))
@@ -161,6 +165,23 @@ def sweep_pins(config, segmenter, scorer, tmp: Path) -> dict:
                        PINNED_SEED, SWEEP_FRAMES, progress=print)
     return {"sweep/min-J": round(result["min_J"], 4), "sweep/mean-J": round(result["mean_J"], 4),
             "sweep/flicker": round(result["flicker"], 4)}
+
+
+def concept_pins(tmp: Path) -> dict:
+    """``rtseg track --prompts samples/concept/prompts.yaml`` (tests/test_concepts.py): HOTA and
+    per-frame instance precision and recall with MOT17's visibility rule, and HOTA on every object."""
+    from rtseg.cli import main as rtseg
+    from rtseg.evaluate import load_folder
+
+    sample = conftest.ROOT / "samples" / "concept"
+    assert rtseg(["track", str(sample / "video.mp4"), "--config", str(conftest.DEMO_CONFIG), "--prompts",
+                  str(sample / "prompts.yaml"), "--no-show", "--quiet", "--save-masks", str(tmp / "masks")]) == 0
+    names, gt = load_folder(sample / "gt")
+    _, pred = load_folder(tmp / "masks", names)
+    visible, every = evaluate_mot(pred, gt, min_visible=0.5), evaluate_mot(pred, gt)
+    out = {"concept/HOTA": visible["HOTA"], "concept/precision": visible["precision"],
+           "concept/recall": visible["recall"], "concept/HOTA-all": every["HOTA"]}
+    return {k: round(v, 4) for k, v in out.items()}
 
 
 def store(out: dict) -> None:

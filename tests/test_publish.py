@@ -39,6 +39,10 @@ from rtseg.output.publish import MAX_OBJECTS, MAX_PENDING, Publisher, open_zenoh
     (b'{"forget": "two"}', "an integer"),
     (b'{"point": [1]}', "malformed points"),
     (b'{"text": "  "}', "malformed text"),
+    (b'{"concept": " "}', "concept takes a phrase alone"),
+    (b'{"concept": "the red star", "neg": [[1, 2]]}', "concept takes a phrase alone"),
+    (b'{"concept": "the red star", "text": "the red star"}', "exactly one"),
+    (json.dumps({"concept": "c" * (MAX_TEXT + 1)}).encode(), "concept of 301 characters"),
 ])
 def test_bad_prompt_messages_are_refused(payload, words):
     with pytest.raises(RtsegError, match=words):
@@ -286,6 +290,36 @@ def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
     for k in range(30):
         name = f"{k:05d}.png"
         assert np.array_equal(read_index_png(tmp_path / "with" / name), read_index_png(tmp_path / "without" / name))
+
+
+def test_a_concept_sent_at_run_time_answers_and_its_instances_are_published(make_session, tmp_path):
+    key = key_of(tmp_path)
+    images = frames_of(20)
+    listener = Listener(key)
+    session = make_session()
+    client = open_zenoh()
+    pub = client.declare_publisher(f"{key}/prompts")
+    publisher = KnownPublisher(key, session)
+
+    def send(i: int) -> None:
+        if i == 3:
+            send_when_heard(pub, json.dumps({"concept": "the red star", "request_id": "c"}).encode())
+        if i == 4:  # frame 4 is read once the message is in: applied after frame 3 or 4
+            publisher.requests.wait_for(1)
+
+    try:
+        run(replay(images, on_frame=send), session, [publisher])
+        listener.wait_for({"objects": 20, "events": 1})
+    finally:
+        client.close()
+        listener.close()
+    event = json.loads(listener.got["events"][0][0])
+    assert {k: event[k] for k in ("event", "concept", "request_id")} == {
+        "event": "added", "concept": "the red star", "request_id": "c"}, event
+    found = [d for p, _ in listener.got["objects"] for d in json.loads(p)["detections"]]
+    assert found and all(d["prompt"] == d["results"][0]["hypothesis"]["class_id"] == "the red star" for d in found)
+    first = min(json.loads(p)["index"] for p, _ in listener.got["objects"] if json.loads(p)["detections"])
+    assert first <= 6, first  # judged on the next frame, agreed on the one after
 
 
 def test_publish_key_and_missing_zenoh(monkeypatch, demo_config):

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
 
 def _prompts_from_args(args: argparse.Namespace) -> list:
-    from rtseg.prompt.prompts import PointPrompt, TextPrompt, load_prompts_file, parse_box, parse_xy, with_negative
+    from rtseg.prompt.prompts import (
+        ConceptPrompt,
+        PointPrompt,
+        TextPrompt,
+        load_prompts_file,
+        parse_box,
+        parse_xy,
+        with_negative,
+    )
 
     objects: list = []
     for kind, value in args.objects:
@@ -32,8 +40,13 @@ def _prompts_from_args(args: argparse.Namespace) -> list:
             if not value.strip():
                 raise RtsegError("empty --text prompt")
             objects.append(TextPrompt(value.strip()))
+        elif kind == "concept":
+            if not value.strip():
+                raise RtsegError("empty --concept phrase")
+            objects.append(ConceptPrompt(value.strip()))
         else:
-            if not objects:
+            if not objects or isinstance(objects[-1], ConceptPrompt):
+                raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
                 raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
             objects[-1] = with_negative(objects[-1], parse_xy(value, 2, "negative point"))  # type: ignore[arg-type]
     if args.prompts:
@@ -56,11 +69,14 @@ def cmd_track(args: argparse.Namespace) -> int:
     from rtseg.capture.depth import with_depth
     from rtseg.capture.sources import open_source
     from rtseg.output.sinks import JsonlSink, MaskSink, ProgressSink, Sink, VideoSink
+    from rtseg.prompt.prompts import ConceptPrompt
     from rtseg.runner import run
     from rtseg.session import Session
 
     config = _config_from_args(args)
     objects = _prompts_from_args(args)
+    if args.everything and any(isinstance(o, ConceptPrompt) for o in objects):
+        raise RtsegError("--concept follows the phrase's instances and --everything every segment: give one")
     if args.publish:
         from rtseg.output.publish import import_zenoh
 
@@ -80,7 +96,7 @@ def cmd_track(args: argparse.Namespace) -> int:
         if show and not display_available():
             raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")
         if not objects and not args.everything and not show and not args.publish:
-            raise RtsegError("nothing to track: give --point, --box, --text, --prompts or --everything "
+            raise RtsegError("nothing to track: give --point, --box, --text, --concept, --prompts or --everything "
                              "(or click objects in the --show window, or send them with --publish)")
         session = Session.for_prompts(config, objects, everything=args.everything, size=src.size,
                                       trust_weights=args.trust_weights)
@@ -138,6 +154,8 @@ def cmd_prompt(args: argparse.Namespace) -> int:
     message: dict = {}
     if args.text is not None:
         message["text"] = args.text
+    elif args.concept is not None:
+        message["concept"] = args.concept
     elif args.point is not None:
         message["point"] = list(parse_xy(args.point, 2, "point"))
     elif args.box is not None:

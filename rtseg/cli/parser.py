@@ -14,7 +14,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _ObjectAction(argparse.Action):
-    """Collects --point/--box/--text/--neg in command-line order into ``namespace.objects``."""
+    """Collects --point/--box/--text/--concept/--neg in command-line order into ``namespace.objects``."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
@@ -61,7 +61,10 @@ def _prompt_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--box", dest="box", action=_ObjectAction, metavar="X1,Y1,X2,Y2", help="a new object in this box")
     p.add_argument("--text", dest="text", action=_ObjectAction, metavar="TEXT",
                    help='a new object by text, e.g. "the red circle"')
-    p.add_argument("--prompts", help="YAML file of objects (points, neg, box, text), added after the options")
+    p.add_argument("--concept", dest="concept", action=_ObjectAction, metavar="PHRASE",
+                   help='every instance of a phrase, each an object with its own id (repeatable), '
+                        'e.g. "the red circle"')
+    p.add_argument("--prompts", help="YAML file of objects (points, neg, box, text, concept), added after the options")
     p.add_argument("--everything", action="store_true", help="follow every segment, each with its own id")
     p.set_defaults(objects=[])
 
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("key")
     what = pr.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help='a new object by text, e.g. "the red cup"')
+    what.add_argument("--concept", metavar="PHRASE", help='every instance of a phrase, e.g. "the red cup"')
     what.add_argument("--point", metavar="X,Y", help="a new object at this pixel")
     what.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a new object in this box")
     what.add_argument("--forget", type=int, metavar="ID", help="stop following object ID")

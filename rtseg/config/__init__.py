@@ -1,5 +1,5 @@
-"""Typed configuration: one frozen dataclass per stage (model, tracker, keyframes, output, camera), loaded
-from YAML with unknown keys rejected and every value range-checked when it is made.
+"""Typed configuration: one frozen dataclass per stage (model, tracker, concepts, keyframes, output,
+camera), loaded from YAML with unknown keys rejected and every value range-checked when it is made.
 
 >>> cfg = load_config(None)
 >>> cfg.model.weights, cfg.tracker.match_iou
@@ -9,7 +9,15 @@ from YAML with unknown keys rejected and every value range-checked when it is ma
 """
 
 from rtseg.config.files import load_config, override
-from rtseg.config.sections import CameraConfig, Config, KeyframeConfig, ModelConfig, OutputConfig, TrackerConfig
+from rtseg.config.sections import (
+    CameraConfig,
+    ConceptConfig,
+    Config,
+    KeyframeConfig,
+    ModelConfig,
+    OutputConfig,
+    TrackerConfig,
+)
 
-__all__ = ["CameraConfig", "Config", "KeyframeConfig", "ModelConfig", "OutputConfig", "TrackerConfig", "load_config",
-           "override"]
+__all__ = ["CameraConfig", "ConceptConfig", "Config", "KeyframeConfig", "ModelConfig", "OutputConfig", "TrackerConfig",
+           "load_config", "override"]

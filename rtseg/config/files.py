@@ -36,6 +36,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
+    if getattr(hint, "__origin__", None) is tuple:  # tuple[str, ...]: a list of strings
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise RtsegError(f"{where}: expected a list of strings, got {value!r:.80}")
     allowed = getattr(hint, "__args__", (hint,))
     if value is None and type(None) in allowed:
         return None
@@ -53,7 +57,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 
 def load_config(path: str | Path | None) -> Config:
-    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, keyframes, output, camera)."""
+    """Defaults, overlaid by the YAML file at ``path`` (sections: model, tracker, concepts, keyframes,
+    output, camera)."""
     if path is None:
         return Config()
     try:

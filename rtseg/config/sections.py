@@ -120,6 +120,36 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class ConceptConfig:
+    """How a concept prompt (``--concept``: every instance of a phrase) decides what is an instance.
+
+    CLIP judges a segment against the concepts' phrases and ``contrast`` together: the softmax of its
+    similarities to them at the model's own temperature (its logit scale) is the probability that it
+    is each; the segment votes for a concept when that phrase is the likeliest and its probability is
+    at least ``min_prob``. Defaults chosen on training seeds of the shapes world's concept scenario.
+
+    Attributes:
+        contrast: phrases judged beside the concepts that no object answers: the other things the
+            scene holds (an instance must look more like its phrase than like any of them), and a
+            neutral phrase or two. The shapes world's config lists its vocabulary.
+        min_prob: least probability of a vote.
+        accept: votes in a row, one a frame, before a segment becomes an instance.
+        drop: votes against in a row, one a frame, before an instance is dropped.
+        every: a settled verdict is judged again every this many frames (and when its segment's area
+            has changed by a third since).
+    """
+
+    contrast: tuple[str, ...] = ("an object", "something", "the background")
+    min_prob: float = 0.5
+    accept: int = 2
+    drop: int = 2
+    every: int = 30
+
+    def __post_init__(self) -> None:
+        _check(self, "concepts", {"[0, 1]": ("min_prob",), ">= 1": ("accept", "drop", "every")})
+
+
+@dataclass(frozen=True)
 class KeyframeConfig:
     """When to segment, and when a carried mask still fits.
 
@@ -240,6 +270,7 @@ class CameraConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    concepts: ConceptConfig = field(default_factory=ConceptConfig)
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)

@@ -28,7 +28,7 @@ import supervision as sv
 
 from rtseg.errors import RtsegError
 from rtseg.output.records import frame_record
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, parse_objects
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, parse_objects
 
 SCHEMA = "rtseg/1"
 
@@ -84,12 +84,13 @@ MAX_MESSAGE_BYTES = 16 * 1024  # the payload, checked before it is parsed
 MAX_TEXT = 300  # characters of a text prompt (CLIP reads 77 tokens of it)
 MAX_POINTS = 64  # points of one prompt, the positive one and the negatives
 MAX_REQUEST_ID = 128  # characters of a request_id (echoed in the answer)
-FIELDS = ("text", "point", "neg", "box", "forget", "reset", "request_id")
+FIELDS = ("text", "concept", "point", "neg", "box", "forget", "reset", "request_id")
 
 
 def parse_prompt(payload: bytes | str) -> Command:
-    """A message on ``KEY/prompts``: ``{"text": ...}``, ``{"point": [x, y]}`` (``"neg": [[x, y], ...]``
-    optional), ``{"box": [x1, y1, x2, y2]}``, ``{"forget": id}`` or ``{"reset": true}``, with an
+    """A message on ``KEY/prompts``: ``{"text": ...}``, ``{"concept": ...}`` (every instance),
+    ``{"point": [x, y]}`` (``"neg": [[x, y], ...]`` optional), ``{"box": [x1, y1, x2, y2]}``,
+    ``{"forget": id}`` or ``{"reset": true}``, with an
     optional ``"request_id"``. RtsegError for anything else, or for a message over the limits above
     (its size is checked before it is parsed; nesting too deep for the parser is an error too).
 
@@ -123,9 +124,9 @@ def _command(msg: dict[str, Any], request: str | None) -> Command:
     unknown = sorted(set(msg) - set(FIELDS))
     if unknown:
         raise RtsegError(f"unknown field {unknown[0][:40]!r} (known: {', '.join(FIELDS)})")
-    kinds = [k for k in ("text", "point", "box", "forget", "reset") if k in msg]
+    kinds = [k for k in ("text", "concept", "point", "box", "forget", "reset") if k in msg]
     if len(kinds) != 1:
-        raise RtsegError("give exactly one of text, point, box, forget, reset")
+        raise RtsegError("give exactly one of text, concept, point, box, forget, reset")
     kind = kinds[0]
     if kind == "reset":
         if msg["reset"] is not True or len(msg) > 1:
@@ -135,13 +136,13 @@ def _command(msg: dict[str, Any], request: str | None) -> Command:
         if not isinstance(msg["forget"], int) or isinstance(msg["forget"], bool) or len(msg) > 1:
             raise RtsegError("forget takes an object id (an integer) alone")
         return Command("forget", oid=msg["forget"], request=request)
-    if kind == "text" and isinstance(msg["text"], str) and len(msg["text"]) > MAX_TEXT:
-        raise RtsegError(f"text of {len(msg['text'])} characters, more than the limit of {MAX_TEXT}")
+    if kind in ("text", "concept") and isinstance(msg[kind], str) and len(msg[kind]) > MAX_TEXT:
+        raise RtsegError(f"{kind} of {len(msg[kind])} characters, more than the limit of {MAX_TEXT}")
     if isinstance(msg.get("neg"), list) and len(msg["neg"]) + (kind == "point") > MAX_POINTS:
         raise RtsegError(f"{len(msg['neg'])} negative points, more than the limit of {MAX_POINTS} points a prompt")
     entry = {"points" if kind == "point" else kind: [msg["point"]] if kind == "point" else msg[kind]}
     if "neg" in msg:
         entry["neg"] = msg["neg"]
     prompt = parse_objects([entry], "prompt")[0]
-    assert isinstance(prompt, (TextPrompt, PointPrompt, BoxPrompt))
+    assert isinstance(prompt, (TextPrompt, ConceptPrompt, PointPrompt, BoxPrompt))
     return Command("add", prompt=prompt, request=request)

@@ -39,10 +39,12 @@ from rtseg.output.messages import MAX_MESSAGE_BYTES, objects_message, parse_prom
 from rtseg.output.records import label_map
 from rtseg.output.render import Renderer
 from rtseg.output.sinks import Sink, StreamInfo
+from rtseg.prompt.prompts import ConceptPrompt
 from rtseg.session import FrameResult, Session
 
 MAX_PENDING = 64  # prompt messages waiting for the next frame; more are dropped (and counted)
 MAX_OBJECTS = 64  # objects followed at once through the prompt channel
+MAX_CONCEPTS = 16  # concept phrases, each a CLIP text of every segment's judgment
 MAX_ERROR = 300  # characters of an error event's text
 
 
@@ -201,7 +203,14 @@ class Publisher(Sink):
                 if len(self.session.tracker.prompts) >= MAX_OBJECTS:
                     raise RtsegError(f"{MAX_OBJECTS} objects are followed already, the most the prompt channel "
                                      "adds: forget one first")
-                event = {"event": "added", "id": self.session.add(command.prompt), "prompt": str(command.prompt)}
+                if isinstance(command.prompt, ConceptPrompt):
+                    if len(self.session.tracker.concepts) >= MAX_CONCEPTS:
+                        raise RtsegError(f"{MAX_CONCEPTS} concepts are followed already, the most the prompt "
+                                         "channel adds")
+                    self.session.add(command.prompt)
+                    event = {"event": "added", "concept": str(command.prompt)}
+                else:
+                    event = {"event": "added", "id": self.session.add(command.prompt), "prompt": str(command.prompt)}
             elif command.kind == "forget":
                 assert command.oid is not None
                 try:

@@ -105,6 +105,11 @@ class TextScorer:
         self.crops_encoded = 0  # how many crops went through the image tower (for tests and stats)
         self.batches = 0
 
+    @property
+    def logit_scale(self) -> float:
+        """The model's temperature: similarities times this are the logits of its softmax."""
+        return float(self.model.logit_scale.detach().exp())
+
     def encode_text(self, text: str) -> np.ndarray:
         """Unit-norm embedding (D,) of a text, computed once per text."""
         if text not in self._texts:

@@ -50,7 +50,18 @@ class TextPrompt:
         return self.text + _negatives_str(self.negatives)
 
 
-Prompt = Union[PointPrompt, BoxPrompt, TextPrompt]
+@dataclass(frozen=True)
+class ConceptPrompt:
+    """Every instance of a phrase, each an object with its own id, also those that appear later
+    (:mod:`rtseg.track.concepts`); the phrase is the ``prompt`` (class) of each."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+Prompt = Union[PointPrompt, BoxPrompt, TextPrompt, ConceptPrompt]
 
 
 @dataclass
@@ -64,11 +75,13 @@ class PromptSet:
 def negatives_of(prompt: Prompt) -> list[tuple[float, float]]:
     if isinstance(prompt, PointPrompt):
         return [p for p, lab in zip(prompt.points, prompt.labels) if not lab]
-    return list(prompt.negatives)
+    return list(getattr(prompt, "negatives", ()))
 
 
 def with_negative(prompt: Prompt, point: tuple[float, float]) -> Prompt:
     """The same prompt with one more negative point."""
+    if isinstance(prompt, ConceptPrompt):
+        raise RtsegError("a negative point corrects one object: give its id, not the concept's")
     if isinstance(prompt, PointPrompt):
         return PointPrompt(prompt.points + (point,), prompt.labels + (0,))
     return replace(prompt, negatives=prompt.negatives + (point,))
@@ -92,7 +105,8 @@ def parse_box(text: str) -> BoxPrompt:
 
 
 def load_prompts_file(path: str | Path) -> list[Prompt]:
-    """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` entries."""
+    """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` or
+    ``{concept}`` entries."""
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8, or a date like 2001-13-01
@@ -103,8 +117,8 @@ def load_prompts_file(path: str | Path) -> list[Prompt]:
 
 
 def parse_objects(entries: list, where: str) -> list[Prompt]:
-    """Prompts from ``{points, neg, box, text}`` entries (a prompts file's ``objects``, a batch
-    manifest's); errors name ``where`` and the object.
+    """Prompts from ``{points, neg, box, text}`` and ``{concept}`` entries (a prompts file's
+    ``objects``, a batch manifest's); errors name ``where`` and the object.
 
     >>> [str(p) for p in parse_objects([{"text": "the red star"}, {"points": [[5, 6]], "neg": [[7, 8]]}], "x")]
     ['the red star', 'point +5,6 -7,8']
@@ -112,11 +126,16 @@ def parse_objects(entries: list, where: str) -> list[Prompt]:
     out: list[Prompt] = []
     for k, entry in enumerate(entries):
         where_k = f"{where}, object {k + 1}"
-        if not isinstance(entry, dict) or set(entry) - {"points", "neg", "box", "text"}:
-            raise RtsegError(f"{where_k}: expected keys among points, neg, box, text")
-        kinds = [key for key in ("points", "box", "text") if key in entry]
+        if not isinstance(entry, dict) or set(entry) - {"points", "neg", "box", "text", "concept"}:
+            raise RtsegError(f"{where_k}: expected keys among points, neg, box, text, concept")
+        kinds = [key for key in ("points", "box", "text", "concept") if key in entry]
         if len(kinds) != 1:
-            raise RtsegError(f"{where_k}: give exactly one of points, box, text")
+            raise RtsegError(f"{where_k}: give exactly one of points, box, text, concept")
+        if "concept" in entry:
+            if not isinstance(entry["concept"], str) or not entry["concept"].strip() or "neg" in entry:
+                raise RtsegError(f"{where_k}: concept takes a phrase alone (a non-empty string)")
+            out.append(ConceptPrompt(entry["concept"].strip()))
+            continue
         try:
             neg = _points(entry.get("neg", []))
         except ValueError:

@@ -39,10 +39,11 @@ def select(prompt: Prompt, frame: SegmentFrame, embedder: Embedder) -> tuple[int
 
 
 def reacquire(track: Track, frame: SegmentFrame, tracks: list[Track], embedder: Embedder,
-              config: TrackerConfig, predicted: np.ndarray | None = None) -> int | None:
+              config: TrackerConfig, predicted: np.ndarray | None = None, near_only: bool = False) -> int | None:
     """A new segment, overlapping no other object, that looks like lost ``track``'s object
     (``tracks``: every track, for the other objects' appearances). ``predicted``: where the object
-    would be by its motion (on the grid), while it coasts: a segment there needs less likeness."""
+    would be by its motion (on the grid), while it coasts: a segment there needs less likeness;
+    with ``near_only``, only a segment there (a concept's instance looks like every other one)."""
     ok = frame.free()
     for c, t in frame.owner.items():
         ok[c] &= t.hits <= config.young
@@ -56,6 +57,10 @@ def reacquire(track: Track, frame: SegmentFrame, tracks: list[Track], embedder: 
     near = np.zeros(len(idx), bool)
     if predicted is not None and predicted.any():
         near = iou_matrix(predicted[None], frame.small[idx])[0] >= config.match_iou
+    if near_only:
+        idx, near = idx[near], near[near]
+        if len(idx) == 0:
+            return None
     if isinstance(track.prompt, TextPrompt):
         assert isinstance(embedder, TextEmbedder)
         sims = text_similarity(embedder, track.prompt, frame, idx)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from rtseg.masks import crops
+from rtseg.track.state import SegmentFrame, Track
+
 SHARE = 0.5  # a claimant has at least this fraction of its region in the segment, outside the other claimants'
 COVER = 0.6  # the claimants' regions cover at least this fraction of the segment (not a background region)
 RECENT = 5  # an object unmatched this frame claims only when seen this many frames ago at most
@@ -73,3 +76,48 @@ def share_pixels(crop: np.ndarray, x: int, y: int, factor: int, regions: np.ndar
     at = np.stack([cv2.remap(d, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for d in depths(regions)])
     best = np.argmin(at, axis=0)
     return [crop & (best == k) for k in range(len(regions))]
+
+
+def share_unions(frame: SegmentFrame, live: list[Track], predicted: np.ndarray, claims: dict[int, Track],
+             now: int, factor: int) -> dict[int, Track]:
+    """``claims`` (segment -> track) with each segment that two or more prompted objects claim
+    (touching objects merged into one segment) shared out between them: the objects it holds or
+    that are unmatched get their parts as segments of their own (added to ``frame``); one matched to
+    a segment of its own this frame keeps it, and only takes its place (its segment) out of the
+    shared one. ``now``: the tracker's frame count; ``factor``: how much coarser its grid is."""
+    held = {id(t): c for c, t in claims.items()}
+    objs = [k for k, t in enumerate(live) if t.prompt is not None
+            and (id(t) in held or now - t.seen <= RECENT)]
+    if len(objs) < 2:
+        return claims
+    n = len(frame.small)
+    regions = np.stack([frame.small[held[id(live[k])]] if id(live[k]) in held else predicted[k] for k in objs])
+    on = regions.reshape(len(objs), -1).any(axis=0)  # the cells of any object's region
+    inside = regions.reshape(len(objs), -1)[:, on].astype(np.float32) @ \
+        frame.small.reshape(n, -1)[:, on].T.astype(np.float32)  # (objects, segments) cells in common
+    area = np.maximum(regions.sum(axis=(1, 2)), 1)[:, None]
+    for c in np.nonzero((inside >= SHARE * area).sum(axis=0) >= 2)[0].tolist():
+        owner = claims.get(c)
+        here = regions.copy()  # the track holding segment c is where it was predicted to be
+        for j, k in enumerate(objs):
+            if live[k] is owner:
+                here[j] = predicted[k]
+        if not covered(frame.small[c], here):  # a region around the objects, not their union
+            continue
+        who = claimants(frame.small[c], here)
+        tracks = [live[objs[j]] for j in who]
+        gain = [j for j, t in zip(who, tracks) if t is owner or id(t) not in held]
+        if not gain or (owner is not None and owner.prompt is not None and all(t is not owner for t in tracks)) \
+                or not covered(frame.small[c], here[who]):
+            continue
+        cells = share_cells(frame.small[c], here[who])
+        crop, x, y = crops(frame.compact(np.array([c])))[0]
+        pixels = share_pixels(crop, x, y, factor, here[who])
+        if owner is not None and owner.prompt is not None:
+            del claims[c]
+        for i, (j, t) in enumerate(zip(who, tracks)):
+            if j in gain and (cells == i).any() and pixels[i].any():
+                part = frame.add_part(c, cells == i, (pixels[i], x, y))
+                claims[part], held[id(t)] = t, part
+                regions[j] = frame.small[part]
+    return claims

@@ -15,6 +15,21 @@ from rtseg.track.associate import centroids
 
 
 @dataclass
+class Verdict:
+    """What CLIP said of a segment track for the concept prompts (:mod:`rtseg.track.concepts`): the
+    concept it votes for and how many frames in a row it has (for an instance: ``against``, how many
+    in a row CLIP was sure it is something else)."""
+
+    concept: int  # a concept's index, or concepts.OTHER / concepts.UNSURE
+    prob: float
+    votes: int
+    area: int  # the segment's area on the grid when judged
+    due: int  # the tracker frame at which it is judged again
+    against: int = 0
+    forgotten: bool = False  # the user forgot this instance: never one again while it is tracked
+
+
+@dataclass
 class Track:
     """One segment followed over time. ``id`` is the user-facing id (0 for hidden segment tracks)."""
 
@@ -31,6 +46,7 @@ class Track:
     score: float = 1.0  # text similarity at acquisition
     appearance: np.ndarray | None = None  # the object's embedding at acquisition
     embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then
+    verdict: Verdict | None = None  # what CLIP said of it for the concept prompts
 
 
 class SegmentFrame:

@@ -17,15 +17,15 @@ from __future__ import annotations
 import numpy as np
 import supervision as sv
 
-from rtseg.config import TrackerConfig
+from rtseg.config import ConceptConfig, TrackerConfig
 from rtseg.detections import PROMPT, concrete, grid_masks, take
-from rtseg.masks import crops
-from rtseg.prompt.prompts import Prompt, TextPrompt, with_negative
+from rtseg.prompt.prompts import ConceptPrompt, Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
 from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
+from rtseg.track.concepts import Judge, judge
 from rtseg.track.associate import centroids, dedupe, iou_matrix, match, shift
 from rtseg.track.reidentify import duplicates, reidentify
-from rtseg.track.split import RECENT, SHARE, claimants, covered, share_cells, share_pixels
+from rtseg.track.split import share_unions
 from rtseg.track.state import SegmentFrame, Track
 
 
@@ -44,10 +44,12 @@ class PromptTracker:
     """
 
     def __init__(self, config: TrackerConfig = TrackerConfig(), embedder: Embedder | None = None,
-                 everything: bool = False) -> None:
+                 everything: bool = False, concepts: ConceptConfig = ConceptConfig()) -> None:
         self.config = config
         self.embedder: Embedder = embedder or ColourEmbedder()
         self.everything = everything
+        # concept prompts (every instance of a phrase) need CLIP: rtseg.track.concepts
+        self.judge = Judge(self.embedder, concepts) if isinstance(self.embedder, TextEmbedder) else None
         self.reset()
 
     def reset(self) -> None:
@@ -58,11 +60,26 @@ class PromptTracker:
         self._next_id = 1
         self.frame = 0  # frames seen (updated or carried)
         self._previous: SegmentFrame | None = None  # the last update's frame (everything mode)
+        if self.judge is not None:
+            self.judge.clear()
+
+    @property
+    def concepts(self) -> list[str]:
+        """The concept prompts' phrases, in the order added (a phrase's index is its class id)."""
+        return list(self.judge.phrases) if self.judge is not None else []
 
     def add(self, prompt: Prompt) -> int:
-        """Queue a prompt; returns the id its object will carry."""
-        if isinstance(prompt, TextPrompt) and not isinstance(self.embedder, TextEmbedder):
-            raise ValueError("a text prompt needs a CLIP model")
+        """Queue a prompt; returns the id its object will carry (0 for a concept: each instance
+        gets an id of its own when it is found)."""
+        if isinstance(prompt, (TextPrompt, ConceptPrompt)) and not isinstance(self.embedder, TextEmbedder):
+            kind = "concept" if isinstance(prompt, ConceptPrompt) else "text"
+            raise ValueError(f"a {kind} prompt needs a CLIP model")
+        if isinstance(prompt, ConceptPrompt):
+            if self.everything:
+                raise ValueError("a concept prompt follows its instances, --everything every segment: give one")
+            assert self.judge is not None
+            self.judge.add(prompt.text)
+            return 0
         oid = self._next_id
         self._next_id += 1
         self.pending.append((oid, prompt))
@@ -87,6 +104,8 @@ class PromptTracker:
         for t in self.tracks:
             if t.id == oid:
                 t.id, t.prompt = 0, None
+                if t.verdict is not None:  # a concept's instance: not one again while it is tracked
+                    t.verdict.forgotten = True
 
     # -- per frame -------------------------------------------------------------------------------
     def update(self, image: np.ndarray, dets: sv.Detections, frames: int = 1) -> sv.Detections:
@@ -119,7 +138,12 @@ class PromptTracker:
                 self._bind(oid, prompt, c, frame, score=score)
         for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
             near = self._predict(t)[0] if t.lost <= cfg.coast else None
-            c = reacquire(t, frame, self.tracks, self.embedder, cfg, near)
+            instance = isinstance(t.prompt, ConceptPrompt)  # looks like its kind: found again only near its path
+            if instance and near is None:  # retired: one that comes back later is a new instance
+                self.prompts.pop(t.id, None)
+                t.id, t.prompt = 0, None
+                continue
+            c = reacquire(t, frame, self.tracks, self.embedder, cfg, near, near_only=instance)
             if c is not None:
                 self._bind(t.id, t.prompt, c, frame, score=t.score, appearance=t.appearance)  # type: ignore[arg-type]
                 t.id, t.prompt, t.lost = 0, None, cfg.max_age + 1  # identity handed over
@@ -131,6 +155,8 @@ class PromptTracker:
             for c in range(len(frame.small)):
                 if c not in frame.owner:
                     frame.owner[c] = self._new_track(frame, c)
+            if self.judge is not None and self.judge.phrases:
+                self._concepts(frame)
         self.tracks = [t for t in self.tracks if t.prompt is not None
                        or t.lost <= (cfg.memory if self.everything and t.id else cfg.max_age)]
         if self.everything:
@@ -185,7 +211,8 @@ class PromptTracker:
             iou[(frame.areas[None, :] > cfg.max_growth * areas) & (areas >= 50)] = 0.0
         bonus = np.array([0.05 if t.prompt is not None and not t.lost else 0.0 for t in live])[:, None]
         rows, cols = match(np.where(iou >= cfg.match_iou, iou + bonus, 0.0), cfg.match_iou)
-        claims = self._share_unions(frame, live, predicted, {int(c): live[r] for r, c in zip(rows, cols)})
+        claims = share_unions(frame, live, predicted, {int(c): live[r] for r, c in zip(rows, cols)}, self.frame,
+                              self._factor(*frame.image.shape[:2]))
         for c, t in claims.items():
             self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
             t.lost, t.hits = 0, t.hits + 1
@@ -194,51 +221,6 @@ class PromptTracker:
         for t in self.tracks:
             if id(t) not in matched:
                 t.lost = self.frame - t.seen
-
-    def _share_unions(self, frame: SegmentFrame, live: list[Track], predicted: np.ndarray,
-                      claims: dict[int, Track]) -> dict[int, Track]:
-        """``claims`` (segment -> track) with each segment that two or more prompted objects claim
-        (:mod:`rtseg.track.split`: touching objects merged into one segment) shared out between
-        them: the objects it holds or that are unmatched get their parts as segments of their own
-        (added to ``frame``); one matched to a segment of its own this frame keeps it, and only
-        takes its place (its segment) out of the shared one."""
-        held = {id(t): c for c, t in claims.items()}
-        objs = [k for k, t in enumerate(live) if t.prompt is not None
-                and (id(t) in held or self.frame - t.seen <= RECENT)]
-        if len(objs) < 2:
-            return claims
-        n = len(frame.small)
-        regions = np.stack([frame.small[held[id(live[k])]] if id(live[k]) in held else predicted[k] for k in objs])
-        on = regions.reshape(len(objs), -1).any(axis=0)  # the cells of any object's region
-        inside = regions.reshape(len(objs), -1)[:, on].astype(np.float32) @ \
-            frame.small.reshape(n, -1)[:, on].T.astype(np.float32)  # (objects, segments) cells in common
-        area = np.maximum(regions.sum(axis=(1, 2)), 1)[:, None]
-        factor = self._factor(*frame.image.shape[:2])
-        for c in np.nonzero((inside >= SHARE * area).sum(axis=0) >= 2)[0].tolist():
-            owner = claims.get(c)
-            here = regions.copy()  # the track holding segment c is where it was predicted to be
-            for j, k in enumerate(objs):
-                if live[k] is owner:
-                    here[j] = predicted[k]
-            if not covered(frame.small[c], here):  # a region around the objects, not their union
-                continue
-            who = claimants(frame.small[c], here)
-            tracks = [live[objs[j]] for j in who]
-            gain = [j for j, t in zip(who, tracks) if t is owner or id(t) not in held]
-            if not gain or (owner is not None and owner.prompt is not None and all(t is not owner for t in tracks)) \
-                    or not covered(frame.small[c], here[who]):
-                continue
-            cells = share_cells(frame.small[c], here[who])
-            crop, x, y = crops(frame.compact(np.array([c])))[0]
-            pixels = share_pixels(crop, x, y, factor, here[who])
-            if owner is not None and owner.prompt is not None:
-                del claims[c]
-            for i, (j, t) in enumerate(zip(who, tracks)):
-                if j in gain and (cells == i).any() and pixels[i].any():
-                    part = frame.add_part(c, cells == i, (pixels[i], x, y))
-                    claims[part], held[id(t)] = t, part
-                    regions[j] = frame.small[part]
-        return claims
 
     def _report(self, frame: SegmentFrame) -> sv.Detections:
         """The prompted objects (or every segment, in everything mode) seen this frame, with their
@@ -253,6 +235,24 @@ class PromptTracker:
         out.data[PROMPT] = np.array([str(t.prompt) if t.prompt is not None else "everything" for _, t in report],
                                       dtype=object)
         return out
+
+    def _concepts(self, frame: SegmentFrame) -> None:
+        """Concept prompts (:mod:`rtseg.track.concepts`): segments judged instances get ids, instances
+        judged otherwise lose theirs."""
+        assert self.judge is not None
+        phrases = self.judge.phrases
+        instance_of = {c: phrases.index(t.prompt.text) for c, t in frame.owner.items()
+                       if isinstance(t.prompt, ConceptPrompt)}
+        accept, drop = judge(self.judge, frame, self.frame, instance_of)
+        for c in drop:
+            t = frame.owner[c]
+            self.prompts.pop(t.id, None)
+            t.id, t.prompt = 0, None
+        for c, k in accept:
+            t = frame.owner[c]
+            t.id, self._next_id = self._next_id, self._next_id + 1
+            t.prompt = self.prompts[t.id] = ConceptPrompt(phrases[k])
+            t.score, t.appearance = t.verdict.prob, t.embedding[0]  # type: ignore[union-attr,index]
 
     def _reidentify(self, frame: SegmentFrame) -> None:
         """Everything mode: give the tracks lost this frame their looks (their segments' embeddings in
