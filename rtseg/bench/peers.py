@@ -9,9 +9,11 @@
   prompts): the prompt picks a track id on the first frame, then that id is followed.
 - :func:`all_tracks`: ``model.track(persist=True)`` with no prompt at all: every track id is an
   object (what ``rtseg track --everything`` does), for the MOT metrics.
+- :func:`concept_tracks`: ``model.track(persist=True)`` and CLIP on every mask of every frame, each
+  judged alone: a concept prompt (every instance of a phrase) the ultralytics way.
 
 The first two return one label map (H, W) uint8 per frame (pixel = the object's id in ``objects``),
-the last (H, W) int32 (pixel = track id), and all the milliseconds each frame took.
+the last two (H, W) int32 (pixel = track id), and all the milliseconds each frame took.
 """
 
 from __future__ import annotations
@@ -182,6 +184,28 @@ def all_tracks(model: Any, frames: Iterable[np.ndarray], kwargs: dict[str, Any],
             out[masks[i]] = ids[i]
         times.append((time.perf_counter() - t0) * 1000)
         labels.append(resize_labels([out], image.shape[1::-1])[0])
+    return labels, times
+
+
+def concept_tracks(model: Any, frames: Iterable[np.ndarray], judge: Any, kwargs: dict[str, Any],
+                   tracker: str = "bytetrack.yaml") -> tuple[list[np.ndarray], list[float]]:
+    """A concept prompt the ultralytics way: ``track()`` (ByteTrack ids on FastSAM's boxes) and CLIP
+    on every mask of every frame, each judged alone by rtseg's own rule (``judge``: a
+    :class:`~rtseg.track.concepts.Judge`, the same phrases, contrast and ``min_prob``; the same crops),
+    with no agreement over frames and no verdict kept. Returns :func:`all_tracks`' maps (only the
+    masks judged instances) and milliseconds."""
+    labels, times = [], []
+    for image in frames:
+        t0 = time.perf_counter()
+        masks, ids = _tracked(model, image, kwargs, tracker)
+        masks = np.stack([cv2.resize(m.astype(np.uint8), image.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+                          for m in masks[: len(ids)]]).astype(bool) if ids else np.zeros((0, *image.shape[:2]), bool)
+        votes = judge.vote(judge.embedder.encode_crops(image, masks))[0] if len(masks) else np.zeros(0, int)
+        out = np.zeros(image.shape[:2], np.int32)
+        for i in sorted(np.flatnonzero(votes >= 0).tolist(), key=lambda i: -int(masks[i].sum())):
+            out[masks[i]] = ids[i]
+        times.append((time.perf_counter() - t0) * 1000)
+        labels.append(out)
     return labels, times
 
 
