@@ -29,7 +29,7 @@ from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, compact_of, masks_of, ta
 from rtseg.errors import RtsegError, warn
 from rtseg.geometry import objects_3d
 from rtseg.prompt.clip import TextScorer
-from rtseg.prompt.prompts import ConceptPrompt, Prompt, TextPrompt, validate
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, validate
 from rtseg.segment.fastsam import FastSAMSegmenter, Segmenter
 from rtseg.track.appearance import TextEmbedder
 from rtseg.track.keyframes import MaskCarrier
@@ -130,7 +130,22 @@ class Session:
         return self.tracker.add(prompt)
 
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:
-        self.tracker.add_negative(oid, point)
+        self.correct(oid, PointPrompt((point,), (0,)))
+
+    def correct(self, oid: int, fix: PointPrompt | BoxPrompt) -> None:
+        """Correct object ``oid`` while it runs, keeping its id, from the next frame on: a positive
+        point or a box picks its segment again (a point or box object becomes ``fix``; a text object
+        and a concept's instance stay what they are), a point with label 0 excludes the segments that
+        hold it. RtsegError for an object that does not exist or a point outside the frame."""
+        if oid not in self.tracker.prompts:
+            raise RtsegError(f"no object {oid}")
+        if self.size is not None:
+            validate(fix, *self.size)
+        if isinstance(fix, PointPrompt) and not any(fix.labels):
+            for point in fix.points:
+                self.tracker.add_negative(oid, point)
+        else:
+            self.tracker.correct(oid, fix)
 
     def forget(self, oid: int) -> None:
         """Stop following object ``oid`` (KeyError when there is none)."""

@@ -16,7 +16,7 @@ from rtseg.config import override
 from rtseg.errors import RtsegError
 from rtseg.evaluate import load_folder
 from rtseg.mot import evaluate_mot
-from rtseg.prompt.prompts import ConceptPrompt, load_prompts_file
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, load_prompts_file
 from rtseg.session import Session
 from rtseg.track.concepts import OTHER, UNSURE, Judge
 
@@ -191,3 +191,127 @@ def test_records_name_the_phrase_and_later_instances_get_new_ids(sample_run):
             first.setdefault(o["id"], r["index"])
     entered = sorted(json.loads((CONCEPT / "objects.json").read_text())["objects"], key=lambda o: o["id"])
     assert len(entered) == 8 and len(first) >= 8 and max(first.values()) >= 95, first  # the last enters at 95
+
+
+# -- corrections to a running object ---------------------------------------------------------------
+
+def run_with(demo_config, script, fixes: dict[int, tuple], **concepts):
+    """``follow`` with ``fixes[t] = (oid, prompt)`` given to ``Session.correct`` before frame t."""
+    config = override(demo_config, concepts={"contrast": ["blue", "green"], **concepts}, tracker={"coast": 3})
+    segmenter, clip = Squares(script), FakeClip()
+    session = Session(config, segmenter=segmenter, text_scorer=clip)
+    session.add(ConceptPrompt("red"))
+    out = []
+    for t in range(len(script)):
+        if t in fixes:
+            session.correct(*fixes[t])
+        dets, _ = session.process(segmenter.image(t))
+        out.append({int(i): (int(b[0]), int(b[1])) for i, b in zip(dets.tracker_id, dets.xyxy)})
+        assert set(dets.data["prompt"]) <= {"red"}  # an instance corrected stays the concept's
+    return out, session
+
+
+def test_a_new_box_moves_an_instance_to_what_the_user_says_at_once_and_keeps_its_id(demo_config):
+    script = [[(10, 10, "red"), (150, 60, "blue")] for _ in range(10)]
+    frames, _ = run_with(demo_config, script, {4: (1, BoxPrompt((148.0, 58.0, 172.0, 82.0)))}, every=1)
+    assert frames[3] == {1: (10, 10)} and frames[4][1] == (150, 60), frames  # on the frame it was given for
+    assert all(f[1] == (150, 60) for f in frames[4:]), frames  # kept: CLIP says blue, the user said otherwise
+
+
+def test_a_negative_point_takes_the_bled_part_off_an_instance(demo_config):
+    # the object (a red square) came as one segment with the grey beside it; from frame 3 also alone
+    wide = np.zeros((100, 200), bool)
+    wide[10:30, 10:50] = True
+
+    class Bleeding(Squares):
+        def __call__(self, image):
+            t, self.t = self.t, self.t + 1
+            masks = [wide] + ([np.pad(np.ones((20, 20), bool), ((10, 70), (10, 170)))] if t >= 3 else [])
+            masks = np.stack(masks)
+            return sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(float), mask=masks, confidence=np.ones(len(masks)))
+
+    config = override(demo_config, concepts={"contrast": ["blue", "green"]}, tracker={"coast": 3})
+    segmenter = Bleeding([[(10, 10, "red")] for _ in range(8)])
+    session = Session(config, segmenter=segmenter, text_scorer=FakeClip())
+    session.add(ConceptPrompt("red"))
+    widths = []
+    for t in range(8):
+        if t == 5:
+            session.add_negative(1, (45.0, 20.0))  # on the grey the mask bled into
+        dets, _ = session.process(segmenter.image(t))
+        widths.append({int(i): int(b[2] - b[0]) for i, b in zip(dets.tracker_id, dets.xyxy)})
+    assert widths[4] == {1: 39} and widths[5] == {1: 19} and widths[7] == {1: 19}, widths  # boxes: inclusive
+
+
+def test_a_correction_for_no_such_object_or_outside_the_frame_changes_nothing(demo_config):
+    script = [[(10, 10, "red")] for _ in range(4)]
+    frames, session = run_with(demo_config, script, {})
+    before = [(t.id, t.prompt) for t in session.tracker.tracks]
+    with pytest.raises(RtsegError, match="no object 7"):
+        session.correct(7, PointPrompt(((5.0, 5.0),), (0,)))
+    with pytest.raises(RtsegError, match="outside the 200x100 frame"):
+        session.correct(1, BoxPrompt((300.0, 10.0, 320.0, 30.0)))
+    assert [(t.id, t.prompt) for t in session.tracker.tracks] == before and not session.tracker.pending
+
+
+def test_window_gestures_correct_the_object_clicked_on(demo_config):
+    import cv2
+
+    from rtseg.output.window import Window, _Frame
+
+    script = [[(10, 10, "red"), (80, 60, "red")] for _ in range(4)]
+    frames, session = run_with(demo_config, script, {})
+    image = Squares(script).image(0)
+    dets, _ = session.process(image, Squares(script)(image))
+    window = Window(session)
+    window.shown = _Frame(np.zeros((100, 200, 3), np.uint8), (200, 100), dets)
+    window._on_mouse(cv2.EVENT_RBUTTONDOWN, 85, 65, 0, None)  # a negative point on object 2
+    assert [(i, str(p)) for i, p in session.tracker.pending] == [(2, "box 80,60,100,80 -85,65")]
+    window._on_mouse(cv2.EVENT_LBUTTONDOWN, 12, 12, cv2.EVENT_FLAG_SHIFTKEY, None)  # Shift + drag from object 1
+    window._on_mouse(cv2.EVENT_LBUTTONUP, 60, 40, cv2.EVENT_FLAG_SHIFTKEY, None)
+    assert (1, "box 12,12,60,40") in [(i, str(p)) for i, p in session.tracker.pending]
+    window._on_mouse(cv2.EVENT_MBUTTONDOWN, 15, 15, 0, None)  # middle click: forget object 1
+    assert 1 not in session.tracker.prompts and window.messages == []
+
+
+def test_a_prompts_file_correction_applies_on_the_frame_it_names(tmp_path, capsys):
+    from rtseg.output.png import read_index_png
+
+    from conftest import SHOWCASE
+
+    def track(name: str, entries: str) -> tuple[int, list[str]]:
+        (tmp_path / f"{name}.yaml").write_text("objects:\n  - points: [[563, 300]]\n" + entries)
+        code = main(["track", str(SHOWCASE / "video.mp4"), "--config", str(DEMO_CONFIG), "--prompts",
+                     str(tmp_path / f"{name}.yaml"), "--max-frames", "10", "--no-show", "--quiet",
+                     "--save-masks", str(tmp_path / name)])
+        return code, [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    assert track("plain", "")[0] == 0
+    assert track("fixed", "  - {id: 1, at: 6, box: [6, 114, 59, 167]}\n")[0] == 0  # another object's box
+    plain, fixed = ([read_index_png(tmp_path / n / f"{k:05d}.png") for k in range(10)] for n in ("plain", "fixed"))
+    assert all(np.array_equal(a, b) for a, b in zip(plain[:6], fixed[:6]))
+    box = np.zeros_like(fixed[6], bool)
+    box[114:167, 6:59] = True
+    assert (fixed[6] == 1).any() and ((fixed[6] == 1) & box).sum() > 0.8 * (fixed[6] == 1).sum()  # moved there on 6
+    assert not ((plain[6] == 1) & box).any()
+    code, lines = track("bad", "  - {id: 5, at: 3, neg: [[1, 1]]}\n")
+    assert code == 2 and len(lines) == 1 and "prompts file entry at frame 3: no object 5" in lines[0], lines
+    assert sorted(p.name for p in (tmp_path / "bad").iterdir())[:3] == ["00000.png", "00001.png", "00002.png"]
+
+
+@pytest.mark.parametrize("entry, words", [
+    ("{id: 1, at: -1, neg: [[1, 2]]}", "at is a frame index"),
+    ("{id: 1, at: 3}", "exactly one of points, neg, box, forget"),
+    ("{id: 1, at: 3, forget: false}", "exactly one of points, neg, box, forget"),
+    ("{id: x, at: 3, box: [1, 2, 3, 4]}", "id is an object id"),
+])
+def test_bad_timed_entries_are_refused(tmp_path, entry, words):
+    from rtseg.prompt.prompts import load_timeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"objects:\n  - {entry}\n")
+    with pytest.raises(RtsegError, match=words):
+        load_timeline(path)
+    with pytest.raises(RtsegError, match="taken by rtseg track only"):
+        path.write_text("objects:\n  - {id: 1, at: 3, box: [1, 2, 30, 40]}\n")
+        load_prompts_file(path)

@@ -43,6 +43,10 @@ from rtseg.output.publish import MAX_OBJECTS, MAX_PENDING, Publisher, open_zenoh
     (b'{"concept": "the red star", "neg": [[1, 2]]}', "concept takes a phrase alone"),
     (b'{"concept": "the red star", "text": "the red star"}', "exactly one"),
     (json.dumps({"concept": "c" * (MAX_TEXT + 1)}).encode(), "concept of 301 characters"),
+    (b'{"id": 3}', "exactly one of point, neg, box"),
+    (b'{"id": true, "neg": [1, 2]}', "an object id"),
+    (b'{"id": 3, "neg": [1, 2], "box": [1, 2, 30, 40]}', "exactly one of point, neg, box"),
+    (b'{"id": 3, "neg": [1]}', "malformed points"),
 ])
 def test_bad_prompt_messages_are_refused(payload, words):
     with pytest.raises(RtsegError, match=words):
@@ -78,6 +82,11 @@ def test_prompt_messages():
     c = parse_prompt(b'{"point": [5, 6], "neg": [[7, 8]], "request_id": "r1"}')
     assert (c.kind, str(c.prompt), c.request) == ("add", "point +5,6 -7,8", "r1")
     assert parse_prompt('{"forget": 3}').oid == 3 and parse_prompt('{"reset": true}').kind == "reset"
+    for message, fix in (('{"id": 3, "neg": [7, 8]}', "point -7,8"), ('{"id": 3, "neg": [[7, 8]]}', "point -7,8"),
+                         ('{"id": 3, "point": [7, 8]}', "point +7,8"),
+                         ('{"id": 3, "box": [1, 2, 30, 40]}', "box 1,2,30,40")):
+        c = parse_prompt(message)
+        assert (c.kind, c.oid, str(c.prompt)) == ("correct", 3, fix), message
 
 
 DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
@@ -281,10 +290,12 @@ def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
             listener.close()
         return [json.loads(p) for p, _ in listener.got["events"]]
 
-    bad = [b"{", b'{"colour": "red"}', b'{"point": [5000, 10]}', b'{"forget": 9}', b'{"text": "x", "box": [1,2,3,4]}']
+    bad = [b"{", b'{"colour": "red"}', b'{"point": [5000, 10]}', b'{"forget": 9}', b'{"text": "x", "box": [1,2,3,4]}',
+           b'{"id": 9, "neg": [5, 5]}', b'{"id": 1, "point": [5000, 10]}']
     events = masks_of_run(bad, tmp_path / "with")
     assert [e["event"] for e in events] == ["error"] * len(bad)
     assert "outside the 640x480 frame" in events[2]["error"] and "no object 9" in events[3]["error"]
+    assert "no object 9" in events[5]["error"] and "outside the 640x480 frame" in events[6]["error"]
     assert all(e["frame"] <= 7 for e in events), events  # taken mid-run: the masks after them show they changed nothing
     assert masks_of_run([], tmp_path / "without") == []
     for k in range(30):

@@ -13,45 +13,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rtseg.cli.objects import prompts_from_args
 from rtseg.errors import RtsegError
 
 if TYPE_CHECKING:
     from rtseg.config import Config
-
-
-def _prompts_from_args(args: argparse.Namespace) -> list:
-    from rtseg.prompt.prompts import (
-        ConceptPrompt,
-        PointPrompt,
-        TextPrompt,
-        load_prompts_file,
-        parse_box,
-        parse_xy,
-        with_negative,
-    )
-
-    objects: list = []
-    for kind, value in args.objects:
-        if kind == "point":
-            objects.append(PointPrompt((parse_xy(value, 2, "point"),), (1,)))  # type: ignore[arg-type]
-        elif kind == "box":
-            objects.append(parse_box(value))
-        elif kind == "text":
-            if not value.strip():
-                raise RtsegError("empty --text prompt")
-            objects.append(TextPrompt(value.strip()))
-        elif kind == "concept":
-            if not value.strip():
-                raise RtsegError("empty --concept phrase")
-            objects.append(ConceptPrompt(value.strip()))
-        else:
-            if not objects or isinstance(objects[-1], ConceptPrompt):
-                raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
-                raise RtsegError(f"--neg {value} comes before any --point, --box or --text object")
-            objects[-1] = with_negative(objects[-1], parse_xy(value, 2, "negative point"))  # type: ignore[arg-type]
-    if args.prompts:
-        objects += load_prompts_file(args.prompts)
-    return objects
 
 
 def _config_from_args(args: argparse.Namespace) -> Config:
@@ -74,7 +40,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     from rtseg.session import Session
 
     config = _config_from_args(args)
-    objects = _prompts_from_args(args)
+    timeline: list = []  # the prompts file's entries for later frames (rtseg.output.timeline)
+    objects = prompts_from_args(args, timeline)
     if args.everything and any(isinstance(o, ConceptPrompt) for o in objects):
         raise RtsegError("--concept follows the phrase's instances and --everything every segment: give one")
     if args.publish:
@@ -100,6 +67,10 @@ def cmd_track(args: argparse.Namespace) -> int:
                              "(or click objects in the --show window, or send them with --publish)")
         session = Session.for_prompts(config, objects, everything=args.everything, size=src.size,
                                       trust_weights=args.trust_weights)
+        if timeline:
+            from rtseg.output.timeline import Timeline
+
+            sinks.append(Timeline(session, timeline))
         if show:
             from rtseg.output.window import Window
 
@@ -121,7 +92,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     import_ray()  # before anything else: without the extra, one line and exit 2
     config = _config_from_args(args)
-    objects = _prompts_from_args(args)
+    objects = prompts_from_args(args)
     manifest = len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in (".csv", ".jsonl", ".ndjson")
     if manifest:
         if objects or args.everything:

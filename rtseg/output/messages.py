@@ -62,8 +62,9 @@ def objects_message(index: int, time_s: float, captured: float, frame_id: str, d
 
 @dataclass(frozen=True)
 class Command:
-    """A prompt message, parsed: ``kind`` add (``prompt``), forget (``oid``) or reset; ``request`` is
-    the sender's ``request_id``, echoed in the answer."""
+    """A prompt message, parsed: ``kind`` add (``prompt``), correct (``oid`` and the ``prompt`` that
+    fixes it: a point, a negative point (label 0) or a box), forget (``oid``) or reset; ``request``
+    is the sender's ``request_id``, echoed in the answer."""
 
     kind: str
     prompt: Prompt | None = None
@@ -84,13 +85,14 @@ MAX_MESSAGE_BYTES = 16 * 1024  # the payload, checked before it is parsed
 MAX_TEXT = 300  # characters of a text prompt (CLIP reads 77 tokens of it)
 MAX_POINTS = 64  # points of one prompt, the positive one and the negatives
 MAX_REQUEST_ID = 128  # characters of a request_id (echoed in the answer)
-FIELDS = ("text", "concept", "point", "neg", "box", "forget", "reset", "request_id")
+FIELDS = ("text", "concept", "point", "neg", "box", "forget", "reset", "id", "request_id")
 
 
 def parse_prompt(payload: bytes | str) -> Command:
     """A message on ``KEY/prompts``: ``{"text": ...}``, ``{"concept": ...}`` (every instance),
     ``{"point": [x, y]}`` (``"neg": [[x, y], ...]`` optional), ``{"box": [x1, y1, x2, y2]}``,
-    ``{"forget": id}`` or ``{"reset": true}``, with an
+    ``{"forget": id}`` or ``{"reset": true}``; a correction to object N: ``{"id": N, "point": [x, y]}``,
+    ``{"id": N, "neg": [x, y]}`` or ``{"id": N, "box": [x1, y1, x2, y2]}``; each with an
     optional ``"request_id"``. RtsegError for anything else, or for a message over the limits above
     (its size is checked before it is parsed; nesting too deep for the parser is an error too).
 
@@ -124,6 +126,8 @@ def _command(msg: dict[str, Any], request: str | None) -> Command:
     unknown = sorted(set(msg) - set(FIELDS))
     if unknown:
         raise RtsegError(f"unknown field {unknown[0][:40]!r} (known: {', '.join(FIELDS)})")
+    if "id" in msg:
+        return _correction(msg, request)
     kinds = [k for k in ("text", "concept", "point", "box", "forget", "reset") if k in msg]
     if len(kinds) != 1:
         raise RtsegError("give exactly one of text, concept, point, box, forget, reset")
@@ -146,3 +150,23 @@ def _command(msg: dict[str, Any], request: str | None) -> Command:
     prompt = parse_objects([entry], "prompt")[0]
     assert isinstance(prompt, (TextPrompt, ConceptPrompt, PointPrompt, BoxPrompt))
     return Command("add", prompt=prompt, request=request)
+
+
+def _correction(msg: dict[str, Any], request: str | None) -> Command:
+    """``{"id": N, "point" | "neg" | "box": ...}``: object N's segment picked again (one point, a
+    negative point as ``[x, y]`` or ``[[x, y]]``, or a box)."""
+    oid = msg.pop("id")
+    if not isinstance(oid, int) or isinstance(oid, bool):
+        raise RtsegError("id: expected an object id (an integer)")
+    kinds = [k for k in ("point", "neg", "box") if k in msg]
+    if len(kinds) != 1 or len(msg) > 1:
+        raise RtsegError("a correction gives id and exactly one of point, neg, box")
+    value = msg[kinds[0]]
+    if kinds[0] == "neg" and isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]  # [[x, y]]: one negative point
+    entry = {"box": value} if kinds[0] == "box" else {"points": [value]}
+    fix = parse_objects([entry], f"correction to object {oid}")[0]
+    if kinds[0] == "neg":
+        assert isinstance(fix, PointPrompt)
+        fix = PointPrompt(fix.points, (0,))
+    return Command("correct", prompt=fix, oid=oid, request=request)

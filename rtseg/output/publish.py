@@ -39,7 +39,7 @@ from rtseg.output.messages import MAX_MESSAGE_BYTES, objects_message, parse_prom
 from rtseg.output.records import label_map
 from rtseg.output.render import Renderer
 from rtseg.output.sinks import Sink, StreamInfo
-from rtseg.prompt.prompts import ConceptPrompt
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt
 from rtseg.session import FrameResult, Session
 
 MAX_PENDING = 64  # prompt messages waiting for the next frame; more are dropped (and counted)
@@ -211,6 +211,10 @@ class Publisher(Sink):
                     event = {"event": "added", "concept": str(command.prompt)}
                 else:
                     event = {"event": "added", "id": self.session.add(command.prompt), "prompt": str(command.prompt)}
+            elif command.kind == "correct":
+                assert command.oid is not None and isinstance(command.prompt, (PointPrompt, BoxPrompt))
+                self.session.correct(command.oid, command.prompt)
+                event = {"event": "corrected", "id": command.oid, "prompt": str(command.prompt)}
             elif command.kind == "forget":
                 assert command.oid is not None
                 try:

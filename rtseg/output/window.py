@@ -1,7 +1,9 @@
 """The live window, a sink: overlays as they happen, and prompts by mouse.
 
-Left click: a new object at that point. Left drag: a new object in that box. Right click: a negative
-point for the last object. Keys: space pauses, r resets, q or Esc quits.
+Left click: a new object at that point. Left drag: a new object in that box. Corrections to an object
+that runs, keeping its id: right click a negative point for the object clicked on (else the last
+one); Shift + click or Shift + drag a new point or box for the object the press began on (else the
+last one); middle click forgets the object clicked on. Keys: space pauses, r resets, q or Esc quits.
 
 A frame larger than ``output.window_size`` (default 1280x720) is shown scaled down to fit it, aspect
 kept (never scaled up), by :func:`~rtseg.output.render.shrink` on the output thread. The window can be resized; the
@@ -20,6 +22,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
+import supervision as sv
 
 from rtseg.errors import RtsegError
 from rtseg.output.render import fit, shrink
@@ -46,6 +49,16 @@ def to_source(x: int, y: int, shown: tuple[int, int], source: tuple[int, int]) -
 class _Frame(NamedTuple):
     image: np.ndarray  # the overlay as shown, (h, w, 3) uint8
     source: tuple[int, int]  # the source frame's (width, height)
+    objects: sv.Detections | None = None  # what it shows: a click on one corrects it
+
+    def object_at(self, x: float, y: float) -> int | None:
+        """The id of the smallest object whose mask holds source pixel (x, y), if any."""
+        d = self.objects
+        if d is None or d.tracker_id is None or d.mask is None:
+            return None
+        hits = [k for k, (x1, y1, x2, y2) in enumerate(d.xyxy) if x1 <= x <= x2 and y1 <= y <= y2
+                and np.asarray(d.mask[k:k + 1])[0][int(y), int(x)]]
+        return int(d.tracker_id[min(hits, key=lambda k: float(d.area[k]))]) if hits else None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -96,15 +109,29 @@ class Window(Sink):
                 self._press = (x, y)
             elif event == cv2.EVENT_LBUTTONUP and self._press is not None:
                 (x0, y0), self._press = self._press, None
+                start = to_source(x0, y0, shown, source)
+                # with Shift, a correction to the object the press began on (else to the last one)
+                fix = (self.shown.object_at(*start) or self._last_object) if flags & cv2.EVENT_FLAG_SHIFTKEY else None
                 if abs(x - x0) <= DRAG_PX and abs(y - y0) <= DRAG_PX:
-                    point = to_source(x, y, shown, source)
-                    self._last_object = self.session.add(PointPrompt((point,), (1,)))
+                    prompt: PointPrompt | BoxPrompt = PointPrompt((to_source(x, y, shown, source),), (1,))
                 else:
-                    (ax, ay), (bx, by) = to_source(x0, y0, shown, source), to_source(x, y, shown, source)
-                    self._last_object = self.session.add(BoxPrompt((min(ax, bx), min(ay, by), max(ax, bx),
-                                                                    max(ay, by))))
-            elif event == cv2.EVENT_RBUTTONDOWN and self._last_object is not None:
-                self.session.add_negative(self._last_object, to_source(x, y, shown, source))
+                    (ax, ay), (bx, by) = start, to_source(x, y, shown, source)
+                    prompt = BoxPrompt((min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))
+                if fix is not None:
+                    self.session.correct(fix, prompt)
+                    self._last_object = fix
+                elif not flags & cv2.EVENT_FLAG_SHIFTKEY:
+                    self._last_object = self.session.add(prompt)
+            elif event == cv2.EVENT_RBUTTONDOWN:  # a negative point for the object clicked on, else the last one
+                point = to_source(x, y, shown, source)
+                target = self.shown.object_at(*point) or self._last_object
+                if target is not None:
+                    self.session.add_negative(target, point)
+            elif event == cv2.EVENT_MBUTTONDOWN:  # forget the object clicked on
+                target = self.shown.object_at(*to_source(x, y, shown, source))
+                if target is not None:
+                    self.session.forget(target)
+                    self._last_object = None if target == self._last_object else self._last_object
         except RtsegError as exc:  # e.g. a point outside the frame: say so, keep running
             self.messages.append(str(exc))
 
@@ -117,7 +144,7 @@ class Window(Sink):
         size = fit(source, self.overlay_fit)
         if drawn[0] < size[0] or drawn[1] < size[1]:
             size = drawn  # never scaled up: OpenCV stretches it to the window
-        self.last = _Frame(overlay if size == drawn else shrink(overlay, size), source)
+        self.last = _Frame(overlay if size == drawn else shrink(overlay, size), source, result.detections)
 
     def pump(self, wait_ms: int) -> bool:
         """Draw the newest overlay and handle input for ``wait_ms`` (at least 1 ms); False when the

@@ -104,16 +104,59 @@ def parse_box(text: str) -> BoxPrompt:
     return BoxPrompt((x1, y1, x2, y2))
 
 
+@dataclass(frozen=True)
+class Timed:
+    """A prompts file entry for frame ``at`` of the run: a new object (``oid`` None), or a correction
+    to object ``oid``: ``prompt`` a point, negative points (labels 0) or a box; None: forget it."""
+
+    at: int
+    prompt: Prompt | None
+    oid: int | None = None
+
+
 def load_prompts_file(path: str | Path) -> list[Prompt]:
     """Objects from a YAML file: a list under ``objects`` of ``{points, neg, box, text}`` or
-    ``{concept}`` entries."""
+    ``{concept}`` entries (entries for later frames are :func:`load_timeline`'s)."""
+    start, later = load_timeline(path)
+    if later:
+        raise RtsegError(f"prompts file {path}: entries with at: or id: (corrections) are taken by rtseg track only")
+    return start
+
+
+def load_timeline(path: str | Path) -> tuple[list[Prompt], list[Timed]]:
+    """A prompts file's objects, and its entries for later frames: new objects ``{at: N, ...}`` and
+    corrections to an object by id ``{id: K, at: N, points | neg | box | forget: true}``."""
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8, or a date like 2001-13-01
         raise RtsegError(f"cannot read prompts file {path}: {exc}".splitlines()[0]) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
         raise RtsegError(f"prompts file {path}: expected a mapping with a list under 'objects'")
-    return parse_objects(doc["objects"], f"prompts file {path}")
+    where = f"prompts file {path}"
+    timed = [isinstance(e, dict) and ("at" in e or "id" in e) for e in doc["objects"]]
+    start = parse_objects([e for e, t in zip(doc["objects"], timed) if not t], where)
+    return start, [_timed(e, f"{where}, entry {k + 1}") for k, (e, t) in enumerate(zip(doc["objects"], timed)) if t]
+
+
+def _timed(entry: dict, where: str) -> Timed:
+    entry = dict(entry)
+    at, oid = entry.pop("at", 0), entry.pop("id", None)
+    if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+        raise RtsegError(f"{where}: at is a frame index (an integer >= 0)")
+    if oid is None:
+        return Timed(at, parse_objects([entry], where)[0])
+    if not isinstance(oid, int) or isinstance(oid, bool):
+        raise RtsegError(f"{where}: id is an object id (an integer)")
+    kinds = [k for k in ("points", "neg", "box", "forget") if k in entry]
+    if len(kinds) != 1 or len(entry) > 1 or entry.get("forget", True) is not True:
+        raise RtsegError(f"{where}: a correction to object {oid} gives exactly one of points, neg, box, forget: true")
+    if kinds[0] == "forget":
+        return Timed(at, None, oid)
+    fix = parse_objects([{"points": entry["neg"]} if kinds[0] == "neg" else entry], where)[0]
+    if kinds[0] == "neg":
+        assert isinstance(fix, PointPrompt)
+        fix = PointPrompt(fix.points, (0,) * len(fix.points))
+    return Timed(at, fix, oid)
 
 
 def parse_objects(entries: list, where: str) -> list[Prompt]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtseg.config import ConceptConfig
+from rtseg.prompt.prompts import ConceptPrompt, Prompt
 from rtseg.track.appearance import TextEmbedder
 from rtseg.track.state import SegmentFrame, Track, Verdict
 
@@ -78,7 +79,8 @@ class Judge:
 def due(t: Track, now: int) -> bool:
     """Whether segment track ``t`` is judged this frame."""
     v = t.verdict
-    return v is None or (not v.forgotten and (now >= v.due or not 0.75 * v.area <= t.area <= v.area * 4 / 3))
+    return v is None or (not v.forgotten and not v.settled
+                         and (now >= v.due or not 0.75 * v.area <= t.area <= v.area * 4 / 3))
 
 
 def judge(judge: Judge, frame: SegmentFrame, now: int, instance_of: dict[int, int]
@@ -128,3 +130,23 @@ def _apart(frame: SegmentFrame, c: int, held: list[int]) -> bool:
         return True
     inside = (frame.small[c][None] & frame.small[held]).sum(axis=(1, 2))
     return float(inside.max()) <= MAX_OVERLAP * max(float(frame.areas[c]), 1.0)
+
+
+def instances(judge_: Judge, frame: SegmentFrame, now: int, prompts: dict[int, Prompt], next_id: int) -> int:
+    """Judge what is due this frame (:func:`judge`): segments judged instances become objects with
+    ids from ``next_id`` on (in ``prompts`` too), instances judged otherwise are objects no longer.
+    Returns the next free id."""
+    phrases = judge_.phrases
+    instance_of = {c: phrases.index(t.prompt.text) for c, t in frame.owner.items()
+                   if isinstance(t.prompt, ConceptPrompt)}
+    accept, drop = judge(judge_, frame, now, instance_of)
+    for c in drop:
+        t = frame.owner[c]
+        prompts.pop(t.id, None)
+        t.id, t.prompt = 0, None
+    for c, k in accept:
+        t = frame.owner[c]
+        t.id, next_id = next_id, next_id + 1
+        t.prompt = prompts[t.id] = ConceptPrompt(phrases[k])
+        t.score, t.appearance = t.verdict.prob, t.embedding[0]  # type: ignore[union-attr,index]
+    return next_id

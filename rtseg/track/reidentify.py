@@ -95,3 +95,16 @@ def reidentify(lost: list[Track], frame: SegmentFrame, idx: np.ndarray, now: int
     score = np.where((near[:, cols] > 0) & (sims >= config.reidentify_min), sims * near[:, cols], 0.0)
     rows, picked = match(score, 1e-6)
     return {int(idx[cols[c]]): lost[r] for r, c in zip(rows, picked)}
+
+
+def free_segments(frame: SegmentFrame, previous: SegmentFrame | None, lost: list[Track], embedder: Embedder
+                  ) -> np.ndarray:
+    """The segments no track continues, but for a second mask of one that a track does; the tracks
+    in ``lost`` get their looks first (their segments' embeddings in ``previous``, the frame before)."""
+    if previous is not None:  # the tracks it held that are lost now were lost since
+        gone = {id(t) for t in lost}
+        idx = np.array([c for c, t in previous.owner.items() if id(t) in gone], dtype=int)
+        if len(idx):
+            embeddings(embedder, previous, idx)  # kept in each track's .embedding
+    free = np.array([c for c in range(len(frame.small)) if c not in frame.owner], dtype=int)
+    return free[~duplicates(frame.small, free, np.array(sorted(frame.owner), dtype=int))]

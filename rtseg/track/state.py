@@ -27,6 +27,7 @@ class Verdict:
     due: int  # the tracker frame at which it is judged again
     against: int = 0
     forgotten: bool = False  # the user forgot this instance: never one again while it is tracked
+    settled: bool = False  # the user corrected this instance: no vote drops it
 
 
 @dataclass
@@ -47,6 +48,13 @@ class Track:
     appearance: np.ndarray | None = None  # the object's embedding at acquisition
     embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then
     verdict: Verdict | None = None  # what CLIP said of it for the concept prompts
+
+
+    def box(self, factor: int) -> tuple[float, float, float, float]:
+        """Its box where it was last seen, in frame pixels (the grid is ``factor`` times coarser)."""
+        ys, xs = np.nonzero(self.mask)
+        return (float(xs.min() * factor), float(ys.min() * factor), float((xs.max() + 1) * factor),
+                float((ys.max() + 1) * factor))
 
 
 class SegmentFrame:

@@ -19,14 +19,14 @@ import supervision as sv
 
 from rtseg.config import ConceptConfig, TrackerConfig
 from rtseg.detections import PROMPT, concrete, grid_masks, take
-from rtseg.prompt.prompts import ConceptPrompt, Prompt, TextPrompt, with_negative
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, with_negative
 from rtseg.track.acquire import reacquire, select
-from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings
-from rtseg.track.concepts import Judge, judge
+from rtseg.track.appearance import ColourEmbedder, Embedder, TextEmbedder, embeddings, text_similarity
+from rtseg.track.concepts import Judge, instances
 from rtseg.track.associate import centroids, dedupe, iou_matrix, match, shift
-from rtseg.track.reidentify import duplicates, reidentify
+from rtseg.track.reidentify import duplicates, free_segments, reidentify
 from rtseg.track.split import share_unions
-from rtseg.track.state import SegmentFrame, Track
+from rtseg.track.state import SegmentFrame, Track, Verdict
 
 
 class PromptTracker:
@@ -59,6 +59,7 @@ class PromptTracker:
         self.prompts: dict[int, Prompt] = {}
         self._next_id = 1
         self.frame = 0  # frames seen (updated or carried)
+        self.shape = (0, 0)  # the last frame's (height, width)
         self._previous: SegmentFrame | None = None  # the last update's frame (everything mode)
         if self.judge is not None:
             self.judge.clear()
@@ -87,13 +88,26 @@ class PromptTracker:
         return oid
 
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:
-        """Add a negative point to object ``oid`` and acquire it again with it."""
-        prompt = with_negative(self.prompts[oid], point)
-        self.prompts[oid] = prompt
+        """Add a negative point to object ``oid`` and acquire it again with it (a concept's instance:
+        the segment that best fits its box, without the point)."""
+        if isinstance(self.prompts[oid], ConceptPrompt):
+            return self.correct(oid, BoxPrompt(self.box(oid), (point,)))
+        self.correct(oid, with_negative(self.prompts[oid], point))  # type: ignore[arg-type]
+
+    def correct(self, oid: int, fix: PointPrompt | BoxPrompt | TextPrompt) -> None:
+        """Select object ``oid``'s segment again by ``fix`` on the next update, keeping its id. A text
+        object and a concept's instance stay what they are (``fix`` only picks the segment); a point
+        or box object becomes ``fix``."""
+        if isinstance(self.prompts[oid], (PointPrompt, BoxPrompt)) or type(fix) is type(self.prompts[oid]):
+            self.prompts[oid] = fix
         for t in self.tracks:
             if t.id == oid and t.prompt is not None:
                 t.id, t.prompt = 0, None
-        self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, prompt)]
+        self.pending = [(i, p) for i, p in self.pending if i != oid] + [(oid, fix)]
+
+    def box(self, oid: int) -> tuple[float, float, float, float]:
+        """Object ``oid``'s box where it was last seen, in frame pixels."""
+        return next(t for t in self.tracks if t.id == oid).box(self._factor(*self.shape))
 
     def forget(self, oid: int) -> None:
         """Stop following object ``oid``: its segment goes back to being an unnamed segment."""
@@ -115,7 +129,7 @@ class PromptTracker:
         skipped); motion is predicted over them."""
         cfg = self.config
         self.frame += frames
-        h, w = image.shape[:2]
+        h, w = self.shape = image.shape[:2]
         factor = self._factor(h, w)
         if self.everything:  # every segment is reported: its mask (box crops) is made anyway
             dets = concrete(dets, (h, w))
@@ -131,11 +145,11 @@ class PromptTracker:
             self._reidentify(frame)
 
         # Bind pending prompts, then re-acquire lost prompted objects.
-        for oid, prompt in list(self.pending):
+        for oid, prompt in list(self.pending):  # a new object, or a correction (the object stays what it was)
             c, score = select(prompt, frame, self.embedder)
             if c is not None:
                 self.pending.remove((oid, prompt))
-                self._bind(oid, prompt, c, frame, score=score)
+                self._bind(oid, self.prompts.get(oid, prompt), c, frame, score=score, fixed=prompt)
         for t in [t for t in self.tracks if t.prompt is not None and t.lost > 0]:
             near = self._predict(t)[0] if t.lost <= cfg.coast else None
             instance = isinstance(t.prompt, ConceptPrompt)  # looks like its kind: found again only near its path
@@ -155,8 +169,8 @@ class PromptTracker:
             for c in range(len(frame.small)):
                 if c not in frame.owner:
                     frame.owner[c] = self._new_track(frame, c)
-            if self.judge is not None and self.judge.phrases:
-                self._concepts(frame)
+            if self.judge is not None and self.judge.phrases:  # new instances get ids, dropped ones lose theirs
+                self._next_id = instances(self.judge, frame, self.frame, self.prompts, self._next_id)
         self.tracks = [t for t in self.tracks if t.prompt is not None
                        or t.lost <= (cfg.memory if self.everything and t.id else cfg.max_age)]
         if self.everything:
@@ -236,35 +250,11 @@ class PromptTracker:
                                       dtype=object)
         return out
 
-    def _concepts(self, frame: SegmentFrame) -> None:
-        """Concept prompts (:mod:`rtseg.track.concepts`): segments judged instances get ids, instances
-        judged otherwise lose theirs."""
-        assert self.judge is not None
-        phrases = self.judge.phrases
-        instance_of = {c: phrases.index(t.prompt.text) for c, t in frame.owner.items()
-                       if isinstance(t.prompt, ConceptPrompt)}
-        accept, drop = judge(self.judge, frame, self.frame, instance_of)
-        for c in drop:
-            t = frame.owner[c]
-            self.prompts.pop(t.id, None)
-            t.id, t.prompt = 0, None
-        for c, k in accept:
-            t = frame.owner[c]
-            t.id, self._next_id = self._next_id, self._next_id + 1
-            t.prompt = self.prompts[t.id] = ConceptPrompt(phrases[k])
-            t.score, t.appearance = t.verdict.prob, t.embedding[0]  # type: ignore[union-attr,index]
-
     def _reidentify(self, frame: SegmentFrame) -> None:
         """Everything mode: give the tracks lost this frame their looks (their segments' embeddings in
         the last update's frame), and lost tracks' objects back their segments (:mod:`rtseg.track.reidentify`)."""
         lost = [t for t in self.tracks if t.id and t.prompt is None and t.lost]
-        if self._previous is not None:  # the tracks it held that are lost now were lost since
-            gone = {id(t) for t in lost}
-            idx = np.array([c for c, t in self._previous.owner.items() if id(t) in gone], dtype=int)
-            if len(idx):
-                embeddings(self.embedder, self._previous, idx)  # kept in each track's .embedding
-        free = np.array([c for c in range(len(frame.small)) if c not in frame.owner], dtype=int)
-        free = free[~duplicates(frame.small, free, np.array(sorted(frame.owner), dtype=int))]
+        free = free_segments(frame, self._previous, lost, self.embedder)
         for c, t in reidentify(lost, frame, free, self.frame, self.embedder, self.config).items():
             self._observe(t, frame.small[c], frame.cents[c], int(frame.areas[c]))
             t.lost, t.hits = 0, t.hits + 1
@@ -289,11 +279,17 @@ class PromptTracker:
         return t
 
     def _bind(self, oid: int, prompt: Prompt, c: int, frame: SegmentFrame, score: float,
-              appearance: np.ndarray | None = None) -> None:
-        """Give segment ``c`` the identity ``oid``, taking over its segment track if it has one."""
+              appearance: np.ndarray | None = None, fixed: Prompt | None = None) -> None:
+        """Give segment ``c`` the identity ``oid``, taking over its segment track if it has one
+        (``fixed``: the prompt that picked it, when it corrects the object's)."""
         t = frame.owner.get(c)
         if t is None:
             t = frame.owner[c] = self._new_track(frame, c)
+        if fixed is not None and fixed is not prompt and isinstance(prompt, TextPrompt):  # its text's score now
+            score = float(text_similarity(self.embedder, prompt, frame, np.array([c]))[0])  # type: ignore[arg-type]
+        elif fixed is not None and fixed is not prompt and isinstance(prompt, ConceptPrompt):  # no vote drops it
+            assert self.judge is not None
+            t.verdict = Verdict(self.judge.add(prompt.text), 1.0, 0, int(frame.areas[c]), 0, settled=True)
         t.id, t.prompt, t.score = oid, prompt, score
         if appearance is None and not isinstance(prompt, TextPrompt):
             appearance = embeddings(self.embedder, frame, np.array([c]))[0]
