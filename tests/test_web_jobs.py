@@ -607,3 +607,18 @@ def test_one_run_queued_or_running_per_session(bank, tmp_path):
     arm.fn({state: st})
     jobs.end_session(st)  # the tab closed: its run stops, and the session holds nothing
     assert not st.busy and st.cancelled
+
+
+def test_every_instance_of_a_text_is_a_concept_whose_instances_get_ids(bank, settings, short_video, tmp_path):
+    state = loaded(short_video)
+    inputs.add(state, inputs.text_prompt("the red star", None, every=True))
+    inputs.click(state, 77, 298, "object")
+    assert inputs.describe(state).splitlines() == ["1. every the red star (each its own id)", "2. point +77,298"]
+    result = jobs.run_job(state, bank, settings, tmp_path)
+    rows = {r[0]: r for r in result.table}
+    assert rows[1][1] == "point +77,298" and rows[1][2] == 12  # the click is object 1: a concept takes no id
+    stars = [r for r in result.table if r[1] == "the red star"]
+    assert stars and all(r[0] >= 2 and r[2] > 0 for r in stars), result.table
+    state.everything = True
+    with pytest.raises(RtsegError, match="untick one"):
+        inputs.add(state, inputs.text_prompt("the red cross", None, every=True))

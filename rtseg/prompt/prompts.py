@@ -72,6 +72,12 @@ class PromptSet:
     everything: bool = False
 
 
+def numbered(prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts that take an id each, in order (ids 1, 2, ...): all but the concepts, whose
+    instances take ids as they are found."""
+    return [p for p in prompts if not isinstance(p, ConceptPrompt)]
+
+
 def negatives_of(prompt: Prompt) -> list[tuple[float, float]]:
     if isinstance(prompt, PointPrompt):
         return [p for p, lab in zip(prompt.points, prompt.labels) if not lab]

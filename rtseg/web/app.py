@@ -92,6 +92,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
                     add_box = gr.Button("Add box", elem_id="add-box", scale=1)
                 with gr.Row():
                     text = gr.Textbox(label="Text", placeholder="the red circle", elem_id="text", scale=3)
+                    every = gr.Checkbox(label="every instance", elem_id="every-instance", scale=1)
                     add_text = gr.Button("Add text", elem_id="add-text", scale=1)
                 with gr.Row():
                     everything = gr.Checkbox(label="everything", elem_id="everything")
@@ -158,7 +159,7 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         @guarded
         def on_text(v: dict) -> dict:
             clip_error = bank.get(v[config_name]).clip_error
-            return view(v, inputs.add(v[state], inputs.text_prompt(v[text], clip_error)))
+            return view(v, inputs.add(v[state], inputs.text_prompt(v[text], clip_error, v[every])))
 
         @guarded
         def on_everything(v: dict) -> dict:
@@ -224,8 +225,8 @@ def build(bank: ModelBank, workdir: Path, max_upload_mb: float, max_concurrent: 
         first.select(on_click, given(mode), prompt_outputs)
         add_box.click(on_box, given(box_text), prompt_outputs)
         box_text.submit(on_box, given(box_text), prompt_outputs)
-        add_text.click(on_text, given(text), prompt_outputs)
-        text.submit(on_text, given(text), prompt_outputs)
+        add_text.click(on_text, given(text, every), prompt_outputs)
+        text.submit(on_text, given(text, every), prompt_outputs)
         everything.input(on_everything, given(everything), prompt_outputs)
         reset.click(on_reset, given(), prompt_outputs)
         gr.on([config_name.change, imgsz.change, conf.change, iou.change], on_settings, given(), [first, status])

@@ -32,7 +32,7 @@ from PIL import Image
 from rtseg.capture.base import Source
 from rtseg.capture.sources import ImageFolderSource, VideoFileSource
 from rtseg.errors import RtsegError
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, validate, with_negative
 from rtseg.web.models import Settings
 
 if TYPE_CHECKING:
@@ -243,18 +243,21 @@ def click(state: WebState, x: float, y: float, mode: ClickMode) -> str:
 
 def add(state: WebState, prompt: Prompt) -> str:
     """Add a new object; returns what was added."""
+    if isinstance(prompt, ConceptPrompt) and state.everything:
+        raise RtsegError("every instance of a text, or everything: untick one")
     state.prompts.append(_checked(state, prompt))
     state.changed()
-    return f"object {len(state.prompts)}: {prompt}"
+    return f"object {len(state.prompts)}: {prompt}" if not isinstance(prompt, ConceptPrompt) else f"every {prompt}"
 
 
-def text_prompt(text: str, clip_error: str | None) -> TextPrompt:
-    """A typed text prompt, refused when the server has no CLIP model."""
+def text_prompt(text: str, clip_error: str | None, every: bool = False) -> TextPrompt | ConceptPrompt:
+    """A typed text prompt (with ``every``, a concept: every instance of it), refused when the
+    server has no CLIP model."""
     if not text.strip():
         raise RtsegError("type a text first, e.g. \"the red circle\"")
     if clip_error:
         raise RtsegError(f"text prompts are not available: {clip_error}")
-    return TextPrompt(text.strip())
+    return ConceptPrompt(text.strip()) if every else TextPrompt(text.strip())
 
 
 def reset_prompts(state: WebState) -> None:
@@ -264,7 +267,8 @@ def reset_prompts(state: WebState) -> None:
 
 def describe(state: WebState) -> str:
     """The session's objects as a Markdown list."""
-    lines = [f"{k}. {p}" for k, p in enumerate(state.prompts, start=1)]
+    lines = [f"{k}. {p}" if not isinstance(p, ConceptPrompt) else f"{k}. every {p} (each its own id)"
+             for k, p in enumerate(state.prompts, start=1)]
     if state.everything:
         lines.append(f"{len(lines) + 1}. everything (each other segment gets its own id)")
     if state.corner is not None:

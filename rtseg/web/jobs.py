@@ -28,7 +28,7 @@ from rtseg.detections import prompts_of
 from rtseg.errors import RtsegError
 from rtseg.output.render import Renderer
 from rtseg.output.sinks import JsonlSink, MaskSink, Sink, VideoSink
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, numbered
 from rtseg.runner import RateMeter, run
 from rtseg.session import FrameResult, Session
 from rtseg.web.inputs import MAX_PIXELS, WebState, frame_cap, open_upload, pixels_line
@@ -227,7 +227,7 @@ class ObjectCounter(Sink):
 
 def object_table(state: WebState, seen: dict[int, int], prompts: dict[int, str]) -> list[list[object]]:
     """Rows ``[id, prompt, frames seen]``: every prompted object (seen or not), then the others."""
-    rows: dict[int, list[object]] = {k: [k, str(p), 0] for k, p in enumerate(state.prompts, start=1)}
+    rows: dict[int, list[object]] = {k: [k, str(p), 0] for k, p in enumerate(numbered(state.prompts), start=1)}
     for oid, n in seen.items():
         rows[oid] = [oid, prompts.get(oid, ""), n]
     return [rows[k] for k in sorted(rows)]
