@@ -136,7 +136,7 @@ class ConceptConfig:
         accept: votes in a row, one a frame, before a segment becomes an instance.
         drop: votes against in a row, one a frame, before an instance is dropped.
         every: a settled verdict is judged again every this many frames (and when its segment's area
-            has changed by a third since).
+            has grown by a third since).
     """
 
     contrast: tuple[str, ...] = ("an object", "something", "the background")

@@ -11,8 +11,8 @@ only near where its motion puts it (its look is its kind's, not its own) and is 
 ``tracker.coast`` frames unseen: one that comes back later is a new instance.
 
 What it costs: a segment is judged when its track is new, on its next frame while its votes are not
-settled, when its area has changed by a third since its last verdict (an object coming into view, or
-half hidden), and every ``every`` frames otherwise; never again because it was merely seen. A
+settled, when its area has grown by a third since its last verdict (an object coming into view), and
+every ``every`` frames otherwise; never again because it was merely seen. A
 judgment is one image embedding whatever the number of phrases (their texts are embedded once), and
 all the frame's judgments go through CLIP in one batch.
 """
@@ -79,8 +79,9 @@ class Judge:
 def due(t: Track, now: int) -> bool:
     """Whether segment track ``t`` is judged this frame."""
     v = t.verdict
-    return v is None or (not v.forgotten and not v.settled
-                         and (now >= v.due or not 0.75 * v.area <= t.area <= v.area * 4 / 3))
+    if v is None:
+        return True  # grown by a third: more of it in view (a shrunk segment's crop says less, not more)
+    return not v.forgotten and not v.settled and (now >= v.due or t.area > v.area * 4 / 3)
 
 
 def judge(judge: Judge, frame: SegmentFrame, now: int, instance_of: dict[int, int]
