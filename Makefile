@@ -101,6 +101,7 @@ models: setup
 
 samples: setup
 	$(BIN)/rtseg synth video samples/showcase --scenario showcase --seed 7
+	$(BIN)/rtseg synth video samples/concept --scenario concept --seed 7 --frames 150
 
 clean:
 	rm -rf out data runs .pytest_cache

@@ -184,19 +184,19 @@ def sequence_name(gt_dir: str | Path) -> str:
     return path.parent.name if path.name == "gt" else path.name
 
 
-def evaluate_mot_folders(pred_dir: str | Path, gt_dir: str | Path) -> dict[str, Any]:
+def evaluate_mot_folders(pred_dir: str | Path, gt_dir: str | Path, min_visible: float = 0.0) -> dict[str, Any]:
     """MOT metrics of the masks in ``pred_dir`` against ``gt_dir``, frame by frame by file name.
 
     A ground-truth frame without a prediction counts as an empty prediction. 8-bit PNGs hold ids up to
     255: ``rtseg track --save-masks`` writes an id modulo 256, so a run past id 255 reads as fewer ids
     (its JSON lines keep them all). Returns the metrics of :func:`mot_metrics` with the sequence's
-    name under ``sequence``.
+    name under ``sequence``; ``min_visible``: see :func:`sequence_data`.
     """
     import_trackeval()
     names, gt = load_folder(gt_dir)
     _, pred = load_folder(pred_dir, names)
     name = sequence_name(gt_dir)
-    return {"sequence": name, **evaluate_mot(pred, gt, name)}
+    return {"sequence": name, **evaluate_mot(pred, gt, name, min_visible)}
 
 
 def format_mot_table(results: list[dict[str, Any]]) -> str:

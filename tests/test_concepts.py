@@ -315,3 +315,15 @@ def test_bad_timed_entries_are_refused(tmp_path, entry, words):
     with pytest.raises(RtsegError, match="taken by rtseg track only"):
         path.write_text("objects:\n  - {id: 1, at: 3, box: [1, 2, 30, 40]}\n")
         load_prompts_file(path)
+
+
+def test_rtseg_eval_gives_the_same_figures_with_the_visibility_rule(sample_run, capsys):
+    names, gt = load_folder(CONCEPT / "gt")
+    _, pred = load_folder(sample_run / "masks", names)
+    assert main(["eval", str(sample_run / "masks"), str(CONCEPT / "gt"), "--mot", "--min-visible", "0.5",
+                 "--json", str(sample_run / "scores.json")]) == 0
+    mot = json.loads((sample_run / "scores.json").read_text())["mot"]
+    expected = evaluate_mot(pred, gt, min_visible=0.5)
+    assert {k: mot[k] for k in ("HOTA", "precision", "recall")} == pytest.approx(
+        {k: expected[k] for k in ("HOTA", "precision", "recall")})
+    assert mot["HOTA"] > evaluate_mot(pred, gt)["HOTA"]  # what the rule leaves out: slivers, hidden parts

@@ -212,7 +212,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.mot:
         from rtseg.mot import evaluate_mot_folders, format_mot_table
 
-        result["mot"] = evaluate_mot_folders(args.pred_dir, args.gt_dir)
+        result["mot"] = evaluate_mot_folders(args.pred_dir, args.gt_dir, args.min_visible)
         print()
         print(format_mot_table([result["mot"]]))
     if args.json:  # NaN (no frame to score an object on) is not JSON: null

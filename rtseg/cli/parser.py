@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--all-frames", action="store_true", help="score the first and last frames too")
     e.add_argument("--mot", action="store_true", help="also HOTA (DetA, AssA), IDF1, MOTA and ID switches by "
                    "mask IoU, with TrackEval (pip install 'trackeval>=1.3,<2'); any ids, e.g. --everything runs")
+    e.add_argument("--min-visible", type=float, default=0.0, metavar="F",
+                   help="with --mot: ignore an object in a frame where it shows under F of its largest area (MOT17)")
 
     s = sub.add_parser("synth", help="make synthetic shapes-world videos or training data")
     ssub = s.add_subparsers(dest="what", required=True, parser_class=_Parser)
