@@ -3,7 +3,7 @@
 A concept is never bound once, as a text prompt is: on every frame the segments that no object
 holds are candidates. CLIP judges a segment against all the phrases at once, the concepts' and the
 contrast phrases (:class:`Judge`, :class:`~rtseg.config.ConceptConfig`), and the segment's track
-keeps the verdict (:class:`Verdict`). A segment track whose votes agree on ``accept`` frames in a
+keeps the verdict (:class:`~rtseg.track.state.Verdict`). A segment track whose votes agree on ``accept`` frames in a
 row becomes an instance; an instance whose votes go against it on ``drop`` frames in a row is one no
 longer. So one odd crop neither adds an object nor removes one. An instance is then followed as any
 object (by mask IoU, shared out of merged segments, coasting when hidden); lost, it is re-acquired
@@ -11,10 +11,10 @@ only near where its motion puts it (its look is its kind's, not its own) and is 
 ``tracker.coast`` frames unseen: one that comes back later is a new instance.
 
 What it costs: a segment is judged when its track is new, on its next frame while its votes are not
-settled, when its area has grown by a third since its last verdict (an object coming into view), and
-every ``every`` frames otherwise; never again because it was merely seen. A
-judgment is one image embedding whatever the number of phrases (their texts are embedded once), and
-all the frame's judgments go through CLIP in one batch.
+settled, when its area has grown by a third since its last verdict (an object coming into view; a
+shrunk segment's crop says less, not more), and every ``every`` frames otherwise; never again
+because it was merely seen. A judgment is one image embedding whatever the number of phrases (their
+texts are embedded once), and all the frame's judgments go through CLIP in one batch.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Judge:
         self.judged = self.new = 0  # judgments (image embeddings) made, and of them segments judged first
 
     def clear(self) -> None:
+        """No concepts (a reset)."""
         self.phrases, self._texts = [], None
 
     def add(self, phrase: str) -> int:
@@ -80,7 +81,7 @@ def due(t: Track, now: int) -> bool:
     """Whether segment track ``t`` is judged this frame."""
     v = t.verdict
     if v is None:
-        return True  # grown by a third: more of it in view (a shrunk segment's crop says less, not more)
+        return True
     return not v.forgotten and not v.settled and (now >= v.due or t.area > v.area * 4 / 3)
 
 
