@@ -369,7 +369,7 @@ def test_frames_are_scaled_to_the_bound_and_clicks_map_to_source_pixels(source, 
     window = Window(prompts)  # type: ignore[arg-type]
     overlay = np.zeros((drawn[1], drawn[0], 3), np.uint8)
     overlay[: drawn[1] // 2] = 255  # the top half white: kept in place by the scaling
-    window.write(SimpleNamespace(overlay=overlay, image=np.zeros((source[1], source[0], 3), np.uint8)))
+    window.write(SimpleNamespace(overlay=overlay, image=np.zeros((source[1], source[0], 3), np.uint8), detections=None))
     assert window.last is not None and window.last.size == shown and window.last.source == source
     assert window.last.image[: shown[1] // 2 - 1].min() == 255 and window.last.image[shown[1] // 2 + 1:].max() == 0
     window.shown = window.last  # what pump does when it shows it
@@ -399,7 +399,7 @@ def test_the_title_says_what_is_shown_and_when_paused_after_how_many_frames():
     assert window.state_title() == "rtseg - clip"  # nothing shown yet
     for size, shown in (((640, 480), "(640x480)"), ((1920, 1080), "(1280x720 of 1920x1080)")):
         frame = np.zeros((size[1], size[0], 3), np.uint8)
-        window.write(SimpleNamespace(overlay=frame, image=frame))
+        window.write(SimpleNamespace(overlay=frame, image=frame, detections=None))
         window.shown = window.last
         assert window.state_title() == f"rtseg - clip {shown}"
     window.taken, window.paused = 57, True

@@ -43,7 +43,7 @@ def prompts_from_args(args: argparse.Namespace, timeline: list | None = None) ->
             objects[-1] = with_negative(objects[-1], parse_xy(value, 2, "negative point"))  # type: ignore[arg-type]
     if args.prompts and timeline is None:
         objects += load_prompts_file(args.prompts)
-    elif args.prompts:  # rtseg track: the file's entries for later frames go to ``timeline``
+    elif args.prompts and timeline is not None:  # rtseg track: the entries for later frames go to ``timeline``
         start, later = load_timeline(args.prompts)
         objects += start
         timeline += later

@@ -144,7 +144,7 @@ def _command(msg: dict[str, Any], request: str | None) -> Command:
         raise RtsegError(f"{kind} of {len(msg[kind])} characters, more than the limit of {MAX_TEXT}")
     if isinstance(msg.get("neg"), list) and len(msg["neg"]) + (kind == "point") > MAX_POINTS:
         raise RtsegError(f"{len(msg['neg'])} negative points, more than the limit of {MAX_POINTS} points a prompt")
-    entry = {"points" if kind == "point" else kind: [msg["point"]] if kind == "point" else msg[kind]}
+    entry: dict[str, Any] = {"points" if kind == "point" else kind: [msg["point"]] if kind == "point" else msg[kind]}
     if "neg" in msg:
         entry["neg"] = msg["neg"]
     prompt = parse_objects([entry], "prompt")[0]

@@ -193,6 +193,7 @@ class Publisher(Sink):
         """Answer one message on ``KEY/events``: what it did, or why it did nothing. Nothing it holds
         ends the run: an error rtseg did not foresee is answered (and logged) like the others."""
         request = None
+        event: dict[str, Any]
         try:
             if isinstance(payload, RtsegError):
                 raise payload

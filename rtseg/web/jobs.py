@@ -28,7 +28,7 @@ from rtseg.detections import prompts_of
 from rtseg.errors import RtsegError
 from rtseg.output.render import Renderer
 from rtseg.output.sinks import JsonlSink, MaskSink, Sink, VideoSink
-from rtseg.prompt.prompts import BoxPrompt, PointPrompt, numbered
+from rtseg.prompt.prompts import BoxPrompt, PointPrompt, negatives_of, numbered
 from rtseg.runner import RateMeter, run
 from rtseg.session import FrameResult, Session
 from rtseg.web.inputs import MAX_PIXELS, WebState, frame_cap, open_upload, pixels_line
@@ -66,7 +66,7 @@ def draw_prompts(image: np.ndarray, state: WebState) -> np.ndarray:
             x1, y1, x2, y2 = (int(round(v)) for v in p.box)
             cv2.rectangle(out, (x1, y1), (x2, y2), (255, 255, 255), 2)
             cv2.putText(out, str(k), (x1 + 3, y1 + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-        points = list(zip(p.points, p.labels)) if isinstance(p, PointPrompt) else [(q, 0) for q in p.negatives]
+        points = list(zip(p.points, p.labels)) if isinstance(p, PointPrompt) else [(q, 0) for q in negatives_of(p)]
         for (x, y), label in points:
             colour = (0, 200, 0) if label else (0, 0, 230)
             cv2.circle(out, (int(round(x)), int(round(y))), 6, colour, -1)
