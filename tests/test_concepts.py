@@ -231,16 +231,25 @@ def test_a_negative_point_takes_the_bled_part_off_an_instance(demo_config):
             return sv.Detections(xyxy=sv.mask_to_xyxy(masks).astype(float), mask=masks, confidence=np.ones(len(masks)))
 
     config = override(demo_config, concepts={"contrast": ["blue", "green"]}, tracker={"coast": 3})
-    segmenter = Bleeding([[(10, 10, "red")] for _ in range(8)])
-    session = Session(config, segmenter=segmenter, text_scorer=FakeClip())
-    session.add(ConceptPrompt("red"))
-    widths = []
-    for t in range(8):
-        if t == 5:
-            session.add_negative(1, (45.0, 20.0))  # on the grey the mask bled into
-        dets, _ = session.process(segmenter.image(t))
-        widths.append({int(i): int(b[2] - b[0]) for i, b in zip(dets.tracker_id, dets.xyxy)})
+
+    def widths_with(*fixes) -> list[dict[int, int]]:
+        segmenter = Bleeding([[(10, 10, "red")] for _ in range(8)])
+        session = Session(config, segmenter=segmenter, text_scorer=FakeClip())
+        session.add(ConceptPrompt("red"))
+        widths = []
+        for t in range(8):
+            if t == 5:
+                for fix in fixes:
+                    fix(session)
+            dets, _ = session.process(segmenter.image(t))
+            widths.append({int(i): int(b[2] - b[0]) for i, b in zip(dets.tracker_id, dets.xyxy)})
+        return widths
+
+    widths = widths_with(lambda s: s.add_negative(1, (45.0, 20.0)))  # on the grey the mask bled into
     assert widths[4] == {1: 39} and widths[5] == {1: 19} and widths[7] == {1: 19}, widths  # boxes: inclusive
+    # two negative points at once, and two clicks between the same two frames: the same outcome
+    assert widths_with(lambda s: s.correct(1, PointPrompt(((45.0, 20.0), (40.0, 25.0)), (0, 0)))) == widths
+    assert widths_with(lambda s: s.add_negative(1, (45.0, 20.0)), lambda s: s.add_negative(1, (40.0, 25.0))) == widths
 
 
 def test_a_correction_for_no_such_object_or_outside_the_frame_changes_nothing(demo_config):

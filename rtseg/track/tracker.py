@@ -89,10 +89,11 @@ class PromptTracker:
 
     def add_negative(self, oid: int, point: tuple[float, float]) -> None:
         """Add a negative point to object ``oid`` and acquire it again with it (a concept's instance:
-        the segment that best fits its box, without the point)."""
+        the segment that best fits its box, without the point), on top of a correction still waiting."""
+        waiting = next((p for i, p in self.pending if i == oid), None)
         if isinstance(self.prompts[oid], ConceptPrompt):
-            return self.correct(oid, BoxPrompt(self.box(oid), (point,)))
-        self.correct(oid, with_negative(self.prompts[oid], point))  # type: ignore[arg-type]
+            waiting = waiting or BoxPrompt(self.box(oid))
+        self.correct(oid, with_negative(waiting or self.prompts[oid], point))  # type: ignore[arg-type]
 
     def correct(self, oid: int, fix: PointPrompt | BoxPrompt | TextPrompt) -> None:
         """Select object ``oid``'s segment again by ``fix`` on the next update, keeping its id. A text
