@@ -28,7 +28,7 @@ import supervision as sv
 
 from rtseg.errors import RtsegError
 from rtseg.output.records import frame_record
-from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, parse_objects
+from rtseg.prompt.prompts import BoxPrompt, ConceptPrompt, PointPrompt, Prompt, TextPrompt, parse_fix, parse_objects
 
 SCHEMA = "rtseg/1"
 
@@ -164,9 +164,6 @@ def _correction(msg: dict[str, Any], request: str | None) -> Command:
     value = msg[kinds[0]]
     if kinds[0] == "neg" and isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
         value = value[0]  # [[x, y]]: one negative point
-    entry = {"box": value} if kinds[0] == "box" else {"points": [value]}
-    fix = parse_objects([entry], f"correction to object {oid}")[0]
-    if kinds[0] == "neg":
-        assert isinstance(fix, PointPrompt)
-        fix = PointPrompt(fix.points, (0,))
+    fix = parse_fix({"point": "points"}.get(kinds[0], kinds[0]), value if kinds[0] == "box" else [value],
+                    f"correction to object {oid}")
     return Command("correct", prompt=fix, oid=oid, request=request)

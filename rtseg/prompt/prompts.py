@@ -81,7 +81,7 @@ def numbered(prompts: list[Prompt]) -> list[Prompt]:
 def negatives_of(prompt: Prompt) -> list[tuple[float, float]]:
     if isinstance(prompt, PointPrompt):
         return [p for p, lab in zip(prompt.points, prompt.labels) if not lab]
-    return list(getattr(prompt, "negatives", ()))
+    return [] if isinstance(prompt, ConceptPrompt) else list(prompt.negatives)
 
 
 def with_negative(prompt: Prompt, point: tuple[float, float]) -> Prompt:
@@ -158,11 +158,15 @@ def _timed(entry: dict, where: str) -> Timed:
         raise RtsegError(f"{where}: a correction to object {oid} gives exactly one of points, neg, box, forget: true")
     if kinds[0] == "forget":
         return Timed(at, None, oid)
-    fix = parse_objects([{"points": entry["neg"]} if kinds[0] == "neg" else entry], where)[0]
-    if kinds[0] == "neg":
-        assert isinstance(fix, PointPrompt)
-        fix = PointPrompt(fix.points, (0,) * len(fix.points))
-    return Timed(at, fix, oid)
+    return Timed(at, parse_fix(kinds[0], entry[kinds[0]], where), oid)
+
+
+def parse_fix(kind: str, value: object, where: str) -> PointPrompt | BoxPrompt:
+    """A correction to an object: ``points`` or ``neg`` (a list of ``[x, y]``, positive or negative:
+    labels 0) or a ``box``; errors name ``where``."""
+    fix = parse_objects([{"box" if kind == "box" else "points": value}], where)[0]
+    assert isinstance(fix, (PointPrompt, BoxPrompt))
+    return PointPrompt(fix.points, (0,) * len(fix.points)) if kind == "neg" and isinstance(fix, PointPrompt) else fix
 
 
 def parse_objects(entries: list, where: str) -> list[Prompt]:

@@ -49,7 +49,6 @@ class Track:
     embedding: tuple[np.ndarray, int] | None = None  # this segment's embedding, and its area then
     verdict: Verdict | None = None  # what CLIP said of it for the concept prompts
 
-
     def box(self, factor: int) -> tuple[float, float, float, float]:
         """Its box where it was last seen, in frame pixels (the grid is ``factor`` times coarser)."""
         ys, xs = np.nonzero(self.mask)

@@ -286,9 +286,10 @@ class PromptTracker:
         t = frame.owner.get(c)
         if t is None:
             t = frame.owner[c] = self._new_track(frame, c)
-        if fixed is not None and fixed is not prompt and isinstance(prompt, TextPrompt):  # its text's score now
+        corrected = fixed is not None and fixed is not prompt
+        if corrected and isinstance(prompt, TextPrompt):  # its text's score now
             score = float(text_similarity(self.embedder, prompt, frame, np.array([c]))[0])  # type: ignore[arg-type]
-        elif fixed is not None and fixed is not prompt and isinstance(prompt, ConceptPrompt):  # no vote drops it
+        elif corrected and isinstance(prompt, ConceptPrompt):  # the user says it is an instance: no vote drops it
             assert self.judge is not None
             t.verdict = Verdict(self.judge.add(prompt.text), 1.0, 0, int(frame.areas[c]), 0, settled=True)
         t.id, t.prompt, t.score = oid, prompt, score
