@@ -45,6 +45,11 @@ class _Camera:
     def __init__(self, paths: list[Path], shake: np.ndarray, background, rng: np.random.Generator, kind: str,
                  width: int, height: int) -> None:
         self.paths, self.shake, self.rng, self.size = paths, shake, rng, (width, height)
+        # each path's label: the ground-truth objects 1, 2, ... in order, then the distractors
+        self.named = sum(p.truth for p in paths)
+        truth = [k for k, p in enumerate(paths) if p.truth]
+        others = [k for k, p in enumerate(paths) if not p.truth]
+        self.ids = [1 + truth.index(k) if k in truth else self.named + 1 + others.index(k) for k in range(len(paths))]
         self.margin = int(np.ceil(np.abs(shake).max())) + 1
         self.canvas = background(rng, height + 2 * self.margin, width + 2 * self.margin, kind,
                                  scale_for(height, width))
@@ -58,16 +63,6 @@ class _Camera:
         image, labels = render(self.canvas[m - dy: m - dy + height, m - dx: m - dx + width], objects, self.rng)
         labels[labels > self.named] = 0  # distractors: drawn, and background in the ground truth
         return image, labels
-
-    @property
-    def ids(self) -> list[int]:
-        """Each path's label: the ground-truth objects 1, 2, ... in order, then the distractors."""
-        truth = [p.truth for p in self.paths]
-        return [1 + sum(truth[:k]) if t else self.named + 1 + k - sum(truth[:k]) for k, t in enumerate(truth)]
-
-    @property
-    def named(self) -> int:
-        return sum(p.truth for p in self.paths)
 
 
 def _point_inside(mask: np.ndarray) -> tuple[int, int]:
@@ -116,18 +111,21 @@ def write_video(
     else:  # pragma: no cover - the scenarios are built to make this unreachable
         raise RuntimeError(f"could not place scenario {scenario!r} with seed {seed}")
 
-    objects, extra = [], {}
+    objects: list[dict] = []
+    extra: dict = {}
     if scenario == "concept":  # instances enter later: no first-frame prompts, the phrase instead
         named = [p for p in paths if p.truth]
         objects = [{"id": k + 1, "colour": p.colour, "shape": p.shape} for k, p in enumerate(named)]
         extra = {"concept": f"the {named[0].colour} {named[0].shape}",
                  "distractors": [{"colour": p.colour, "shape": p.shape} for p in paths if not p.truth]}
-    for k, p in [] if extra else enumerate(paths):
-        mask = labels0 == k + 1
-        objects.append({
-            "id": k + 1, "colour": p.colour, "shape": p.shape,
-            "prompts": {"point": list(_point_inside(mask)), "box": _box(mask), "text": f"the {p.colour} {p.shape}"},
-        })
+    else:
+        for k, p in enumerate(paths):
+            mask = labels0 == k + 1
+            objects.append({
+                "id": k + 1, "colour": p.colour, "shape": p.shape,
+                "prompts": {"point": list(_point_inside(mask)), "box": _box(mask),
+                            "text": f"the {p.colour} {p.shape}"},
+            })
     meta = {"scenario": scenario, "seed": seed, "width": width, "height": height, "fps": fps,
             "frames": frames, "background": kind, "objects": objects, **extra,
             "camera": np.round(shake, 2).tolist()}
