@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from rtseg.errors import RtsegError
-from rtseg.output.publish import open_zenoh
+from rtseg.output.publish import open_zenoh, prompt_publisher
 
 
 def describe(message: dict[str, Any], received: float) -> str:
@@ -88,7 +88,7 @@ def send_prompt(key: str, message: dict[str, Any], config_file: str | Path | Non
 
     sub = session.declare_subscriber(f"{key}/events", handle)
     try:
-        pub = session.declare_publisher(f"{key}/prompts")
+        pub = prompt_publisher(session, key)
         end = time.monotonic() + wait
         while not pub.matching_status.matching and time.monotonic() < end:  # the tracker found
             time.sleep(0.01)

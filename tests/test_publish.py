@@ -28,7 +28,7 @@ from conftest import SHOWCASE, ground_truth
 FLOORS = json.loads((Path(__file__).with_name("quality.json")).read_text())
 
 zenoh = pytest.importorskip("zenoh", reason="pip install -e '.[robot]'")
-from rtseg.output.publish import MAX_OBJECTS, MAX_PENDING, Publisher, open_zenoh  # noqa: E402
+from rtseg.output.publish import MAX_OBJECTS, MAX_PENDING, Publisher, open_zenoh, prompt_publisher  # noqa: E402
 
 
 @pytest.mark.parametrize("payload, words", [
@@ -218,7 +218,7 @@ def test_a_text_prompt_sent_at_frame_30_is_followed_within_2_frames(make_session
     session = make_session()  # no objects at the start
     images = frames_of(90)
     # The client is the listener's session: its subscribers are known to the tracker together.
-    prompts = listener.session.declare_publisher(f"{key}/prompts")
+    prompts = prompt_publisher(listener.session, key)
     publisher = KnownPublisher(key, session)
     seen = threading.Event()
 
@@ -272,7 +272,7 @@ def test_bad_messages_get_errors_and_change_nothing(make_session, tmp_path):
         session = make_session()
         session.add(PointPrompt(((563, 300),), (1,)))
         client = open_zenoh()
-        pub = client.declare_publisher(f"{key}/prompts")
+        pub = prompt_publisher(client, key)
         publisher = KnownPublisher(key, session)
 
         def send(i: int) -> None:
@@ -309,7 +309,7 @@ def test_a_concept_sent_at_run_time_answers_and_its_instances_are_published(make
     listener = Listener(key)
     session = make_session()
     client = open_zenoh()
-    pub = client.declare_publisher(f"{key}/prompts")
+    pub = prompt_publisher(client, key)
     publisher = KnownPublisher(key, session)
 
     def send(i: int) -> None:
@@ -411,7 +411,7 @@ class Channel:
         from rtseg.capture.replay import Replay
 
         self.listener = Listener(key)
-        self.prompts = self.listener.session.declare_publisher(f"{key}/prompts")
+        self.prompts = prompt_publisher(self.listener.session, key)
         self.publisher = KnownPublisher(key, session)
         self.batches: queue.Queue = queue.Queue()
         self.frames, self.sent, self.errors = 0, 0, []
@@ -590,8 +590,8 @@ def test_a_peer_off_the_loopback_interface_cannot_prompt(tmp_path):
         tracker.declare_subscriber(f"{key}/prompts", heard)
         wait_until(lambda: str(remote.zid()) in {str(z) for z in tracker.info.peers_zid()},
                    "rtseg's session to connect to the other peer")
-        from_remote = remote.declare_publisher(f"{key}/prompts")
-        from_local = local.declare_publisher(f"{key}/prompts")
+        from_remote = prompt_publisher(remote, key)
+        from_local = prompt_publisher(local, key)
         wait_until(lambda: from_local.matching_status.matching, "the local peer to see the subscriber")
         for k in range(1, 51):  # each local message heard after the remote one sent before it
             from_remote.put(b"remote")

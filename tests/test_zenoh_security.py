@@ -20,7 +20,7 @@ from conftest import ROOT, SHOWCASE
 
 zenoh = pytest.importorskip("zenoh", reason="pip install -e '.[robot]'")
 trustme = pytest.importorskip("trustme", reason="pip install -e '.[test]'")
-from rtseg.output.publish import Publisher, open_zenoh  # noqa: E402
+from rtseg.output.publish import Publisher, open_zenoh, prompt_publisher  # noqa: E402
 
 DEADLINE = 120.0  # seconds: only bounds a hang; no test decides on the clock
 KEY = "robot1/rtseg"  # the key the shipped ACL names
@@ -78,7 +78,7 @@ class Client:
         self.got: dict[str, list] = {"objects": [], "events": []}
         self.came = threading.Condition()
         self.subs = [self.session.declare_subscriber(f"{KEY}/{t}", self._handler(t)) for t in self.got]
-        self.prompts = self.session.declare_publisher(f"{KEY}/prompts")
+        self.prompts = prompt_publisher(self.session, KEY)
 
     def _handler(self, topic: str):
         def handle(sample) -> None:

@@ -97,6 +97,14 @@ def open_zenoh(config_file: str | Path | None = None) -> Any:
         raise RtsegError(f"cannot open a Zenoh session {where}: {str(exc).splitlines()[0]}") from exc
 
 
+def prompt_publisher(session: Any, key: str) -> Any:
+    """A publisher of prompt messages to ``key`` (``KEY/prompts``), reliable and blocking when the
+    link is congested: a prompt is an instruction and is never dropped (Zenoh's default drops)."""
+    zenoh = import_zenoh()
+    return session.declare_publisher(f"{key}/prompts", congestion_control=zenoh.CongestionControl.BLOCK,
+                                     reliability=zenoh.Reliability.RELIABLE)
+
+
 def wall_time(monotonic_at: float) -> float:
     """The Unix time of a ``time.monotonic()`` reading."""
     return time.time() - (time.monotonic() - monotonic_at)
