@@ -128,8 +128,18 @@ def wait_for(condition, proc: subprocess.Popen | None = None, timeout: float = D
         if proc is not None and proc.poll() is not None and not condition():
             raise AssertionError(f"rtseg exited ({proc.returncode}) before the state waited for")
         if time.monotonic() > deadline:
-            raise AssertionError(f"no such state within {timeout:.0f} s")
+            raise AssertionError(f"no such state within {timeout:.0f} s{state_of(proc)}")
         time.sleep(0.1)
+
+
+def state_of(proc: subprocess.Popen | None) -> str:
+    """What rtseg wrote so far (records, the last one's objects, its stderr): for a failure's message."""
+    out = getattr(proc, "out", None)
+    if out is None:
+        return ""
+    written = records(out)
+    last = [(o["id"], o["prompt"]) for o in written[-1]["objects"]] if written else None
+    return f"; {len(written)} records, the last one's objects {last}; stderr: {stderr_of(out)[-2000:]!r}"
 
 
 def still_frames(folder: Path, image: np.ndarray, frames: int) -> Path:
@@ -146,10 +156,12 @@ def track_shown(display: str, frames: Path, out: Path, *options: str) -> subproc
     """``rtseg track --show`` on ``display``; its stderr goes to a file beside ``out`` (a pipe
     nobody reads could fill and stop it)."""
     with open(out.with_suffix(".stderr"), "w") as err:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "rtseg.cli", "track", str(frames), "--config", str(DEMO_CONFIG), "--show",
              "--save-json", str(out), "--quiet", *options],
             env={**os.environ, "DISPLAY": display}, stderr=err, text=True)
+    proc.out = out  # type: ignore[attr-defined]  # for state_of
+    return proc
 
 
 def stderr_of(out: Path) -> str:

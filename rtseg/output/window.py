@@ -18,6 +18,7 @@ taken so far, each of which is written to the outputs).
 from __future__ import annotations
 
 import math
+import sys
 from typing import NamedTuple
 
 import cv2
@@ -83,7 +84,7 @@ class Window(Sink):
         self.shown: _Frame | None = None  # the one on the screen, that clicks refer to
         self._press: tuple[int, int] | None = None
         self._last_object: int | None = None
-        self.messages: list[str] = []
+        self.messages: list[str] = []  # what gestures could not do: printed (stderr) at the next pump
         self.taken = 0  # frames taken by the run: the runner pumps once after each (and while paused)
         self._shown_title = ""  # the title on the screen, with its state (see state_title)
 
@@ -161,6 +162,9 @@ class Window(Sink):
             self.shown = frame
         if not self._keys(cv2.waitKey(max(wait_ms, 1))):
             return False
+        for message in self.messages:  # what a gesture could not do (e.g. a click outside the frame)
+            print(f"rtseg: {message}", file=sys.stderr)
+        self.messages.clear()
         self._follow_resize()
         title = self.state_title()
         if title != self._shown_title:
