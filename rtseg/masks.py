@@ -80,12 +80,12 @@ def crops(masks: sv.CompactMask) -> list[Crop]:
     return [(masks.crop(i), int(x), int(y)) for i, (x, y) in enumerate(masks.offsets)]
 
 
-def label_map(masks: sv.CompactMask, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-    """(H, W) uint8 map of ``ids`` (mod 256; 0 = background); smaller objects painted last, on top."""
-    labels = np.zeros(masks.image_shape, np.uint8)
+def label_map(masks: sv.CompactMask, ids: Sequence[int] | np.ndarray, dtype: type = np.uint8) -> np.ndarray:
+    """(H, W) map of ``ids`` (mod 256 in the default uint8; 0 = background); smaller objects painted last, on top."""
+    labels: np.ndarray = np.zeros(masks.image_shape, dtype)
     for i in np.argsort(-masks.area):
         crop, (x, y) = masks.crop(int(i)), masks.offsets[i]
-        labels[y:y + crop.shape[0], x:x + crop.shape[1]][crop] = int(ids[i]) % 256
+        labels[y:y + crop.shape[0], x:x + crop.shape[1]][crop] = int(ids[i]) % (int(np.iinfo(dtype).max) + 1)
     return labels
 
 

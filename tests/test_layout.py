@@ -2,8 +2,8 @@
 
 The layers, bottom to top (a module may import its own package and anything below it)::
 
-    errors, masks -> config, detections, geometry -> capture, segment, prompt -> track -> session -> output -> runner
-    -> apps (cli, web, bench, batch, remote, synth, train, evaluate)
+    errors, masks -> config, detections, geometry -> capture, segment, prompt -> track -> session -> output
+    -> ros2 -> runner -> apps (cli, web, bench, batch, remote, synth, train, evaluate)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ LAYERS = [
     {"rtseg.track"},
     {"rtseg.session"},
     {"rtseg.output"},
+    {"rtseg.ros2"},
     {"rtseg.runner"},
     {"rtseg.cli", "rtseg.web", "rtseg.bench", "rtseg.batch", "rtseg.remote", "rtseg.synth", "rtseg.train",
      "rtseg.evaluate", "rtseg.mot"},

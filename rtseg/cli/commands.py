@@ -56,6 +56,10 @@ def cmd_track(args: argparse.Namespace) -> int:
         sinks.append(MaskSink(args.save_masks))
     if args.save_json:
         sinks.append(JsonlSink(args.save_json))
+    if args.save_mcap:
+        from rtseg.ros2.bag import McapSink
+
+        sinks.append(McapSink(args.save_mcap, args.ros_namespace, args.mcap_frames))
     if not args.quiet:
         sinks.append(ProgressSink())
     with with_depth(open_source(args.source, args.reconnect), args.depth) as src:

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--output", help="overlay video to write (.mp4)")
     t.add_argument("--save-masks", metavar="DIR", help="indexed PNG per frame, DIR/%%05d.png, pixel = track id")
     t.add_argument("--save-json", metavar="FILE", help="one JSON line per frame")
+    t.add_argument("--save-mcap", metavar="FILE", help="the run as a ROS 2 bag in MCAP (detections, mask images, "
+                   "3D objects under /NS/...), for Foxglove, ros2 bag or rosbags")
+    t.add_argument("--mcap-frames", action="store_true", help="also record the source frames (JPEG) in --save-mcap")
+    t.add_argument("--ros-namespace", default="rtseg", metavar="NS",
+                   help="the ROS 2 namespace of the recorded topics (default rtseg: /rtseg/detections, ...)")
     show = t.add_mutually_exclusive_group()
     show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")
