@@ -31,6 +31,7 @@ JAZZY = {
     "std_msgs/msg/Header": "RIHS01_f49fb3ae2cf070f793645ff749683ac6b06203e41c891e17701b1cb597ce6a01",
 }
 FRAMES = 12
+NODE = "/robot1/seg/rtseg/"  # the topics of rtseg's node in the namespace /robot1/seg
 
 
 def test_type_hashes_and_definitions_are_rosidls():
@@ -110,13 +111,12 @@ def test_mcap_read_by_mcap_ros2_equals_json_and_masks(recorded):
             assert schema.encoding == "ros2msg" and channel.message_encoding == "cdr"
             assert message.log_time == msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
             by_topic.setdefault(channel.topic, []).append(msg)
-    assert sorted(by_topic) == ["/robot1/seg/detections", "/robot1/seg/image/compressed", "/robot1/seg/mask_image",
-                                "/robot1/seg/objects_3d"]
+    assert sorted(by_topic) == [NODE + t for t in ("detections", "image/compressed", "mask_image", "objects_3d")]
     assert {len(v) for v in by_topic.values()} == {FRAMES}
     for i, record in enumerate(records):
-        check_frame(record, by_topic["/robot1/seg/detections"][i], by_topic["/robot1/seg/mask_image"][i],
-                    by_topic["/robot1/seg/objects_3d"][i], out / "masks")
-    frame = cv2.imdecode(np.frombuffer(bytes(by_topic["/robot1/seg/image/compressed"][0].data), np.uint8),
+        check_frame(record, by_topic[NODE + "detections"][i], by_topic[NODE + "mask_image"][i],
+                    by_topic[NODE + "objects_3d"][i], out / "masks")
+    frame = cv2.imdecode(np.frombuffer(bytes(by_topic[NODE + "image/compressed"][0].data), np.uint8),
                          cv2.IMREAD_COLOR)
     source = cv2.VideoCapture(str(out / "scene" / "video.mp4")).read()[1]
     assert frame.shape == source.shape and np.abs(frame.astype(int) - source).mean() < 3  # JPEG of the frame
@@ -128,8 +128,8 @@ def test_mcap_read_by_rosbags_equals_json_and_masks(recorded):
     out, records = recorded
     with Reader(out / "t.mcap") as reader:
         found = {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
-        assert found["/robot1/seg/detections"] == (types.DETECTIONS_2D, FRAMES)
-        assert found["/robot1/seg/mask_image"] == (types.IMAGE, FRAMES)
+        assert found[NODE + "detections"] == (types.DETECTIONS_2D, FRAMES)
+        assert found[NODE + "mask_image"] == (types.IMAGE, FRAMES)
         assert reader.connections[0].ext.offered_qos_profiles[0].depth == 10  # rosbag2's QoS metadata read
         frames: dict[str, list] = {}
         stamps = []
@@ -139,8 +139,8 @@ def test_mcap_read_by_rosbags_equals_json_and_masks(recorded):
             stamps.append(stamp)
     assert stamps == sorted(stamps)
     for i, record in enumerate(records):
-        check_frame(record, frames["/robot1/seg/detections"][i], frames["/robot1/seg/mask_image"][i],
-                    frames["/robot1/seg/objects_3d"][i], out / "masks")
+        check_frame(record, frames[NODE + "detections"][i], frames[NODE + "mask_image"][i],
+                    frames[NODE + "objects_3d"][i], out / "masks")
 
 
 def test_a_run_killed_with_sigkill_leaves_its_whole_chunks(tmp_path):
@@ -168,7 +168,7 @@ def test_a_run_killed_with_sigkill_leaves_its_whole_chunks(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     got: dict[str, list] = {}
     for topic, _, data in recover(out):
-        got.setdefault(topic.rsplit("/rtseg/", 1)[1], []).append(data)
+        got.setdefault(topic.split("/rtseg/", 1)[1], []).append(data)
     records = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     n = len(got["detections"])
     assert n >= seen >= 2 and len(records) >= n  # every frame of a whole chunk; the JSON line is written first

@@ -16,7 +16,7 @@ from rtseg.session import Session
 
 from test_tracking import FLOORS
 
-PINNED_SEED, FRAMES = 0, 20
+PINNED_SEED, FRAMES = 0, 12
 
 
 def describe(result: dict) -> str:

@@ -44,10 +44,14 @@ def cmd_track(args: argparse.Namespace) -> int:
     objects = prompts_from_args(args, timeline)
     if args.everything and any(isinstance(o, ConceptPrompt) for o in objects):
         raise RtsegError("--concept follows the phrase's instances and --everything every segment: give one")
-    if args.publish:
+    if args.publish or args.ros2:
         from rtseg.output.publish import import_zenoh
 
         import_zenoh()
+    if args.ros2:
+        from rtseg.ros2.node import check_node
+
+        check_node(args.ros_namespace)
     # Check everything that can be checked before loading a model or opening a camera.
     sinks: list[Sink] = []
     if args.output:
@@ -66,9 +70,9 @@ def cmd_track(args: argparse.Namespace) -> int:
         show = src.live and display_available() if args.show is None else args.show
         if show and not display_available():
             raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")
-        if not objects and not args.everything and not show and not args.publish:
+        if not objects and not args.everything and not show and not args.publish and not args.ros2:
             raise RtsegError("nothing to track: give --point, --box, --text, --concept, --prompts or --everything "
-                             "(or click objects in the --show window, or send them with --publish)")
+                             "(or click objects in the --show window, or send them with --publish or --ros2)")
         session = Session.for_prompts(config, objects, everything=args.everything, size=src.size,
                                       trust_weights=args.trust_weights)
         if timeline:
@@ -83,6 +87,10 @@ def cmd_track(args: argparse.Namespace) -> int:
             from rtseg.output.publish import Publisher
 
             sinks.append(Publisher(args.publish, session, args.zenoh_config, args.overlay_hz))
+        if args.ros2:
+            from rtseg.ros2.node import Ros2Node
+
+            sinks.append(Ros2Node(session, args.ros_namespace, args.zenoh_config, args.overlay_hz))
         summary = run(src, session, sinks, max_frames=args.max_frames)
     if not args.quiet:
         start = "\r" if sys.stderr.isatty() else ""

@@ -85,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-mcap", metavar="FILE", help="the run as a ROS 2 bag in MCAP (detections, mask images, "
                    "3D objects under /NS/...), for Foxglove, ros2 bag or rosbags")
     t.add_argument("--mcap-frames", action="store_true", help="also record the source frames (JPEG) in --save-mcap")
-    t.add_argument("--ros-namespace", default="rtseg", metavar="NS",
-                   help="the ROS 2 namespace of the recorded topics (default rtseg: /rtseg/detections, ...)")
+    t.add_argument("--ros2", action="store_true",
+                   help="be a ROS 2 node on rmw_zenoh (no ROS install needed): NS/rtseg/detections, mask_image, "
+                        "result_image, objects_3d; prompts on NS/rtseg/prompts (std_msgs/String); ROS_DOMAIN_ID")
+    t.add_argument("--ros-namespace", default="/", metavar="NS",
+                   help="the ROS 2 namespace of the node and of --save-mcap's topics (default /: /rtseg/detections)")
     show = t.add_mutually_exclusive_group()
     show.add_argument("--show", dest="show", action="store_true", default=None, help="open a live window")
     show.add_argument("--no-show", dest="show", action="store_false", help="no window")

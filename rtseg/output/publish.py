@@ -174,8 +174,11 @@ class Publisher(Sink):
         """Zenoh's thread: queue a prompt message for the main thread; one over the size limit is not
         even copied (its error is queued instead), and one that finds the queue full is counted."""
         size = len(sample.payload)
-        item: bytes | RtsegError = sample.payload.to_bytes() if size <= MAX_MESSAGE_BYTES else RtsegError(
-            f"message of {size} bytes, more than the limit of {MAX_MESSAGE_BYTES}")
+        self._queue(sample.payload.to_bytes() if size <= MAX_MESSAGE_BYTES else RtsegError(
+            f"message of {size} bytes, more than the limit of {MAX_MESSAGE_BYTES}"))
+
+    def _queue(self, item: bytes | RtsegError) -> None:
+        """A prompt message (its JSON) or the error to answer it with, for the next :meth:`pump`."""
         try:
             self.requests.put_nowait(item)
         except queue.Full:
@@ -246,7 +249,10 @@ class Publisher(Sink):
     def _answer(self, event: dict[str, Any]) -> None:
         if "error" in event:
             event["error"] = " ".join(str(event["error"]).split())[:MAX_ERROR]  # one line, bounded
-        self.pub["events"].put(json.dumps(event).encode())
+        self._send_event(json.dumps(event))
+
+    def _send_event(self, text: str) -> None:
+        self.pub["events"].put(text.encode())
 
     def close(self) -> None:
         if self.zenoh is not None:

@@ -2,7 +2,8 @@
 (profile ``ros2``, ``ros2msg`` schemas, ``cdr`` messages, each channel's QoS and type hash in its
 metadata), so Foxglove, ``ros2 bag`` and the ``mcap`` / ``rosbags`` readers open it.
 
-Topics, under ``/NAMESPACE`` (default ``/rtseg``): ``detections``, ``mask_image``, ``objects_3d``
+Topics, those of rtseg's ROS 2 node (:mod:`rtseg.ros2.node`), under ``NAMESPACE/rtseg`` (default
+``/rtseg``): ``detections``, ``mask_image``, ``objects_3d``
 (frames with depth) as :mod:`rtseg.ros2.messages` builds them, and with ``frames`` the source
 frames as ``image/compressed`` (JPEG). Every message is logged at its frame's capture time, and
 its header carries that time and ``frame_id`` (the camera's TF frame, default ``camera``).
@@ -25,6 +26,7 @@ from rtseg.errors import RtsegError
 from rtseg.output.publish import wall_time
 from rtseg.output.sinks import Sink, StreamInfo, check_writable, write_error
 from rtseg.ros2.messages import TOPICS, compressed, header, nanoseconds, result_messages
+from rtseg.ros2.rmw import NODE_NAME
 from rtseg.ros2.types import check_namespace, definition, import_rosbags, serialize, type_hash
 from rtseg.session import FrameResult
 
@@ -71,11 +73,11 @@ class McapSink(Sink):
 
     parallel = True
 
-    def __init__(self, path: str | Path, namespace: str = "rtseg", frames: bool = False,
+    def __init__(self, path: str | Path, namespace: str = "/", frames: bool = False,
                  frame_id: str = "camera") -> None:
         self.path, self.frames, self.frame_id = Path(path), frames, frame_id
         self.writer_module = import_mcap()
-        self.prefix = check_namespace(namespace)
+        self.prefix = f"{check_namespace(namespace)}/{NODE_NAME}"  # the topics of rtseg's ROS 2 node
         check_writable(self.path)
         self.file: Any = None
         self.writer: Any = None
