@@ -11,6 +11,7 @@ with rosbags and the official message definitions: ids, boxes and mask pixels eq
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import conftest
 from conftest import SHOWCASE
 from rtseg.errors import RtsegError
 from rtseg.output.publish import open_zenoh
-from rtseg.output.sinks import JsonlSink, MaskSink
+from rtseg.output.sinks import JsonlSink, MaskSink, Sink
 from rtseg.prompt.prompts import PointPrompt
 from rtseg.ros2 import rmw, types
 from rtseg.ros2.node import SESSION_CONFIG, Ros2Node, check_node
@@ -225,3 +226,72 @@ def test_a_run_on_the_ros2_graph_equals_the_saved_outputs(graph, make_session, t
     assert overlay.format == "jpeg" and cv2.imdecode(np.frombuffer(bytes(overlay.data), np.uint8), 1).shape == (
         480, 640, 3)
     assert re.fullmatch(r"[0-9a-f]+", zid)
+
+
+class Frames(Sink):
+    """Keeps each frame the run took."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+
+    def write(self, result) -> None:
+        self.images.append(result.image)
+
+
+@pytest.mark.parametrize("typename", [types.IMAGE, types.COMPRESSED])
+def test_an_image_topic_is_a_live_source(graph, make_session, monkeypatch, typename):
+    from rtseg.capture.sources import open_source
+    from rtseg.ros2.source import open_topic
+
+    monkeypatch.setenv("ROS_DOMAIN_ID", "8")
+    topic = f"/cam{os.getpid()}/image_raw"
+    with open_source(str(SHOWCASE / "video.mp4")) as src:
+        images = [f.image for _, f in zip(range(6), src)]
+    camera = open_zenoh(graph)
+    tokens: set[str] = set()
+    watch = camera.liveliness().declare_subscriber("@ros2_lv/8/**", lambda s: tokens.add(str(s.key_expr)), history=True)
+    publisher = camera.declare_publisher(rmw.topic_key(8, topic, typename))
+    stop = threading.Event()
+
+    def publish() -> None:  # a camera at about 30 frames a second, rgb8 or JPEG
+        for i in itertools.count():
+            if stop.wait(1 / 30):
+                return
+            image = images[i % len(images)]
+            header = types.new("std_msgs/msg/Header", stamp=types.new("builtin_interfaces/msg/Time", sec=0, nanosec=0),
+                               frame_id="camera")
+            if typename == types.IMAGE:
+                msg = types.new(typename, header=header, height=480, width=640, encoding="rgb8", is_bigendian=0,
+                                step=640 * 3, data=np.ascontiguousarray(image[:, :, ::-1]).reshape(-1))
+            else:
+                msg = types.new(typename, header=header, format="jpeg",
+                                data=cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].reshape(-1))
+            publisher.put(types.serialize(msg, typename))
+
+    sender = threading.Thread(target=publish, daemon=True)
+    frames = Frames()
+    try:
+        source = open_topic(f"ros2://{topic}", 60, graph)
+        sender.start()
+        with source:
+            run(source, make_session(), [frames], max_frames=8)
+        found = {t for t in tokens if f"/MS/%/%/rtseg_camera/{topic.replace('/', '%')}/" in t}
+    finally:
+        stop.set()
+        sender.join()
+        watch.undeclare()
+        camera.close()
+    assert len(frames.images) == 8
+    for image in frames.images:  # each frame one of those sent: exactly for raw pixels, as JPEG decodes it else
+        error = min(np.abs(image.astype(int) - sent).mean() for sent in images)
+        assert error == 0 if typename == types.IMAGE else error < 2, error
+    assert {t.split("/")[-3] for t in found} == {types.dds_name(types.IMAGE), types.dds_name(types.COMPRESSED)}
+
+
+def test_a_bad_topic_is_refused():
+    from rtseg.ros2.source import open_topic
+
+    with pytest.raises(RtsegError, match="ROS 2 topic '/camera/image-raw': '-' is not allowed"):
+        open_topic("ros2:///camera/image-raw")
+    with pytest.raises(RtsegError, match="name a topic"):
+        open_topic("ros2:///")

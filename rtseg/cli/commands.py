@@ -33,7 +33,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 
 def cmd_track(args: argparse.Namespace) -> int:
     from rtseg.capture.depth import with_depth
-    from rtseg.capture.sources import open_source
+    from rtseg.capture.sources import Source, open_source
     from rtseg.output.sinks import JsonlSink, MaskSink, ProgressSink, Sink, VideoSink
     from rtseg.prompt.prompts import ConceptPrompt
     from rtseg.runner import run
@@ -66,7 +66,13 @@ def cmd_track(args: argparse.Namespace) -> int:
         sinks.append(McapSink(args.save_mcap, args.ros_namespace, args.mcap_frames))
     if not args.quiet:
         sinks.append(ProgressSink())
-    with with_depth(open_source(args.source, args.reconnect), args.depth) as src:
+    if args.source.lower().startswith("ros2://"):
+        from rtseg.ros2.source import open_topic
+
+        source: Source = open_topic(args.source, args.reconnect, args.zenoh_config)
+    else:
+        source = open_source(args.source, args.reconnect)
+    with with_depth(source, args.depth) as src:
         show = src.live and display_available() if args.show is None else args.show
         if show and not display_available():
             raise RtsegError("--show needs a display (DISPLAY is not set); use --output to save the overlay")

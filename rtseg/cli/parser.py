@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("track", help="segment and follow prompted objects in a video, camera or stream")
-    t.add_argument("source", help="camera index (0), video file, image folder, image, or rtsp/http URL")
+    t.add_argument("source", help="camera index (0), video file, image folder, image, rtsp/http URL, or a ROS 2 "
+                                  "image topic (ros2:///camera/image_raw)")
     _model_options(t)
     _prompt_options(t)
     t.add_argument("--depth", metavar="SOURCE", help="depth beside the colour frames: a folder of 16-bit PNGs in "

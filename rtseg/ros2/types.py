@@ -79,9 +79,9 @@ def dds_name(typename: str) -> str:
     return f"{package}::{kind}::dds_::{name}_"
 
 
-def check_namespace(namespace: str) -> str:
-    """``namespace`` as ROS 2 takes one (``/a/b``: tokens of letters, digits and underscores, none
-    starting with a digit); RtsegError naming what is wrong.
+def check_namespace(namespace: str, what: str = "namespace") -> str:
+    """``namespace`` (or a topic name, ``what``) as ROS 2 takes one (``/a/b``: tokens of letters,
+    digits and underscores, none starting with a digit); RtsegError naming what is wrong.
 
     >>> check_namespace("robot1/seg"), check_namespace("/")
     ('/robot1/seg', '')
@@ -92,10 +92,10 @@ def check_namespace(namespace: str) -> str:
     """
     bad = next((c for c in namespace if not (c.isascii() and (c.isalnum() or c in "_/"))), None)
     if bad is not None:
-        raise RtsegError(f"ROS 2 namespace {namespace!r}: {bad!r} is not allowed (letters, digits, _ and /)")
+        raise RtsegError(f"ROS 2 {what} {namespace!r}: {bad!r} is not allowed (letters, digits, _ and /)")
     tokens = namespace.strip("/").split("/") if namespace.strip("/") else []
     if any(not t for t in tokens):
-        raise RtsegError(f"ROS 2 namespace {namespace!r}: repeated '/'")
+        raise RtsegError(f"ROS 2 {what} {namespace!r}: repeated '/'")
     if any(t[0].isdigit() for t in tokens):
-        raise RtsegError(f"ROS 2 namespace {namespace!r}: a name starts with a digit")
+        raise RtsegError(f"ROS 2 {what} {namespace!r}: a name starts with a digit")
     return "/" + "/".join(tokens) if tokens else ""
