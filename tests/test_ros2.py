@@ -19,6 +19,7 @@ import supervision as sv
 
 from rtseg.cli import main
 from rtseg.ros2 import types
+from rtseg.output.rerun_view import RerunSink
 from rtseg.ros2.bag import McapSink, recover
 from rtseg.ros2.messages import mask_image
 
@@ -58,7 +59,7 @@ def test_a_mask_image_is_mono8_until_an_id_needs_16_bits():
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory, demo_config, segmenter, text_scorer):
     """One point-prompted run over a synthetic scene with depth, to MCAP (with the source frames),
-    JSON lines and mask PNGs at once: (folder, JSON records)."""
+    a Rerun recording, JSON lines and mask PNGs at once: (folder, JSON records)."""
     from rtseg.capture.depth import with_depth
     from rtseg.capture.sources import open_source
     from rtseg.config import override
@@ -73,7 +74,7 @@ def recorded(tmp_path_factory, demo_config, segmenter, text_scorer):
                                   prompts_of(out / "scene", "point"), segmenter=segmenter, text_scorer=text_scorer)
     with with_depth(open_source(str(out / "scene" / "video.mp4")), out / "scene" / "depth") as source:
         run(source, session, [JsonlSink(out / "t.jsonl"), MaskSink(out / "masks"),
-                              McapSink(out / "t.mcap", "robot1/seg", frames=True)])
+                              McapSink(out / "t.mcap", "robot1/seg", frames=True), RerunSink(save=out / "t.rrd")])
     return out, [json.loads(line) for line in (out / "t.jsonl").read_text().splitlines()]
 
 
@@ -141,6 +142,26 @@ def test_mcap_read_by_rosbags_equals_json_and_masks(recorded):
     for i, record in enumerate(records):
         check_frame(record, frames[NODE + "detections"][i], frames[NODE + "mask_image"][i],
                     frames[NODE + "objects_3d"][i], out / "masks")
+
+
+def test_the_rerun_recording_has_the_3d_centroids_and_extents(recorded):
+    from test_rerun import query
+
+    out, records = recorded
+    world = query(out / "t.rrd", "/world/objects").set_index("frame")
+    checked = 0
+    for r in records:
+        deep = [o for o in r["objects"] if o["depth_pixels"]]
+        if not deep:
+            continue
+        row = world.loc[r["index"]]
+        assert row["/world/objects:Points3D:class_ids"].tolist() == [o["id"] for o in deep]
+        np.testing.assert_allclose(np.stack(row["/world/objects:Points3D:positions"]), [o["xyz"] for o in deep],
+                                   atol=1e-6)
+        np.testing.assert_allclose(np.stack(row["/world/objects:Boxes3D:half_sizes"]) * 2,
+                                   [o["extent"] for o in deep], atol=1e-6)
+        checked += 1
+    assert checked >= FRAMES - 2
 
 
 def test_a_run_killed_with_sigkill_leaves_its_whole_chunks(tmp_path):

@@ -64,6 +64,10 @@ def cmd_track(args: argparse.Namespace) -> int:
         from rtseg.ros2.bag import McapSink
 
         sinks.append(McapSink(args.save_mcap, args.ros_namespace, args.mcap_frames))
+    if args.rerun or args.rerun_connect or args.rerun_save:
+        from rtseg.output.rerun_view import RerunSink
+
+        sinks.append(RerunSink(args.rerun, args.rerun_connect, args.rerun_save))
     if not args.quiet:
         sinks.append(ProgressSink())
     if args.source.lower().startswith("ros2://"):

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save-mcap", metavar="FILE", help="the run as a ROS 2 bag in MCAP (detections, mask images, "
                    "3D objects under /NS/...), for Foxglove, ros2 bag or rosbags")
     t.add_argument("--mcap-frames", action="store_true", help="also record the source frames (JPEG) in --save-mcap")
+    t.add_argument("--rerun", action="store_true", help="show the run in a Rerun viewer started for it")
+    t.add_argument("--rerun-connect", metavar="ADDR", help="send the run to a Rerun viewer that runs (HOST:PORT)")
+    t.add_argument("--rerun-save", metavar="FILE", help="save the run as a Rerun recording (.rrd)")
     t.add_argument("--ros2", action="store_true",
                    help="be a ROS 2 node on rmw_zenoh (no ROS install needed): NS/rtseg/detections, mask_image, "
                         "result_image, objects_3d; prompts on NS/rtseg/prompts (std_msgs/String); ROS_DOMAIN_ID")

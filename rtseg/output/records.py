@@ -25,11 +25,12 @@ from rtseg import masks
 from rtseg.detections import DEPTH_PIXELS, EXTENT, XYZ, prompts_of
 
 
-def label_map(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) uint8 map of tracker ids (0 = background); smaller objects are painted last, on top."""
+def label_map(dets: sv.Detections, shape: tuple[int, int], dtype: type = np.uint8) -> np.ndarray:
+    """(H, W) map of tracker ids (0 = background; uint8 keeps them mod 256); smaller objects are painted
+    last, on top."""
     if len(dets) == 0 or dets.mask is None or dets.tracker_id is None:
-        return np.zeros(shape, np.uint8)
-    return masks.label_map(masks.compact(dets.mask), dets.tracker_id)
+        return np.zeros(shape, dtype)
+    return masks.label_map(masks.compact(dets.mask), dets.tracker_id, dtype)
 
 
 def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:

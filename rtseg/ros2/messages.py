@@ -19,9 +19,8 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from rtseg import masks
 from rtseg.detections import XYZ
-from rtseg.output.records import frame_record
+from rtseg.output.records import frame_record, label_map
 from rtseg.ros2.types import COMPRESSED, DETECTIONS_2D, DETECTIONS_3D, IMAGE, new
 
 TOPICS = {"detections": DETECTIONS_2D, "mask_image": IMAGE, "objects_3d": DETECTIONS_3D, "image": COMPRESSED}
@@ -80,10 +79,7 @@ def mask_image(dets: sv.Detections, shape: tuple[int, int], stamp: Any) -> Any:
     """The frame's ids as an image: ``mono8`` while they fit, else ``mono16`` (little-endian)."""
     ids = dets.tracker_id if dets.tracker_id is not None else np.zeros(0, int)
     wide = len(ids) > 0 and int(ids.max()) > 255
-    if len(dets) == 0 or dets.mask is None:
-        labels = np.zeros(shape, np.uint16 if wide else np.uint8)
-    else:
-        labels = masks.label_map(masks.compact(dets.mask), ids, np.uint16 if wide else np.uint8)
+    labels = label_map(dets, shape, np.uint16 if wide else np.uint8)
     data = labels.astype("<u2" if wide else np.uint8, copy=False).reshape(-1).view(np.uint8)
     return new(IMAGE, header=stamp, height=shape[0], width=shape[1], encoding="mono16" if wide else "mono8",
                is_bigendian=0, step=shape[1] * (2 if wide else 1), data=data)

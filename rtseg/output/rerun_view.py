@@ -1,0 +1,157 @@
+"""``--rerun`` (spawn a viewer), ``--rerun-connect ADDR`` (a viewer that runs), ``--rerun-save
+FILE.rrd``: the run in Rerun, on the timelines ``frame`` (the frame index) and ``capture_time``.
+
+- ``camera/image``: the frame (JPEG, as Rerun's EncodedImage);
+- ``camera/objects``: a SegmentationImage, pixel = track id, coloured and labelled by the
+  AnnotationContext at ``/`` (id -> ``"ID PROMPT"``, the overlay's colour), sent again as ids appear;
+- ``camera/boxes``: labelled Boxes2D, ``class_ids`` = track ids;
+- ``objects/ID/area`` and ``objects/ID/score``: each object's time series;
+- ``world/objects``: Points3D of the 3D centroids and Boxes3D of their extents (frames with depth).
+
+Needs the ``robot`` extra (``rerun-sdk``); ``rerun-sdk[catalog]`` reads a saved file back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import supervision as sv
+from supervision.annotators.utils import resolve_color
+
+from rtseg.errors import RtsegError
+from rtseg.output.publish import wall_time
+from rtseg.output.records import frame_record, label_map
+from rtseg.output.sinks import Sink, StreamInfo, check_writable, write_error
+from rtseg.session import FrameResult
+
+DEFAULT_PORT = 9876  # the viewer's gRPC port (``rerun`` and ``rr.spawn()``)
+
+
+def import_rerun() -> Any:
+    try:
+        import rerun
+    except ImportError:
+        raise RtsegError("Rerun output needs rerun-sdk: pip install -e '.[robot]' (or pip install rerun-sdk)") from None
+    return rerun
+
+
+def viewer_url(addr: str) -> str:
+    """A viewer's gRPC URL from ``HOST:PORT`` or a ``rerun+http://`` URL.
+
+    >>> viewer_url("127.0.0.1:9876"), viewer_url("rerun+http://robot.local:9000/proxy")
+    ('rerun+http://127.0.0.1:9876/proxy', 'rerun+http://robot.local:9000/proxy')
+    """
+    if "://" not in addr:
+        addr = f"rerun+http://{addr}/proxy"
+    url = urlparse(addr)
+    if url.scheme not in ("rerun+http", "rerun+https", "rerun") or not url.hostname:
+        raise RtsegError(f"--rerun-connect {addr!r}: give HOST:PORT or rerun+http://HOST:PORT/proxy")
+    return addr
+
+
+def check_viewer(url: str, timeout: float = 2.0) -> None:
+    """RtsegError when nothing listens at the viewer URL (Rerun would queue the data for ever)."""
+    parsed = urlparse(url)
+    port = parsed.port or DEFAULT_PORT
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise RtsegError(f"no Rerun viewer at {parsed.hostname}:{port} ({exc.strerror or exc}): start one with "
+                         "`rerun`, or use --rerun") from None
+
+
+class RerunSink(Sink):
+    """Logs each frame to Rerun (see the module docstring): a spawned viewer (``spawn``), a running
+    one (``connect``: HOST:PORT or a URL) and/or a file (``save``)."""
+
+    def __init__(self, spawn: bool = False, connect: str | None = None, save: str | Path | None = None,
+                 jpeg_quality: int = 80) -> None:
+        self.rr = import_rerun()
+        self.spawn, self.save = spawn, Path(save) if save else None
+        self.url = viewer_url(connect) if connect else None
+        if self.url:
+            check_viewer(self.url)
+        if self.save:
+            check_writable(self.save)
+        self.quality = jpeg_quality
+        self.rec: Any = None
+        self.labels: dict[int, str] = {}  # the ids in the annotation context, and their labels...
+        self.colours: dict[int, tuple[int, int, int]] = {}  # ... and colours
+        self.palette = sv.ColorPalette.DEFAULT
+
+    def open(self, stream: StreamInfo) -> None:
+        rr = self.rr
+        self.rec = rr.RecordingStream("rtseg")
+        sinks = []
+        if self.save:
+            sinks.append(rr.FileSink(str(self.save)))
+        if self.spawn:
+            try:
+                self.rec.spawn(connect=False)
+            except Exception as exc:  # noqa: BLE001 (no viewer binary, no display...)
+                raise RtsegError(f"cannot start the Rerun viewer: {str(exc).splitlines()[0]}") from exc
+            sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{DEFAULT_PORT}/proxy"))
+        if self.url:
+            sinks.append(rr.GrpcSink(self.url))
+        try:
+            self.rec.set_sinks(*sinks)
+        except Exception as exc:  # noqa: BLE001
+            raise RtsegError(f"cannot open the Rerun outputs: {str(exc).splitlines()[0]}") from exc
+        self.rec.log("camera", rr.ViewCoordinates.RDF, static=True)  # x right, y down, z forward (the camera's)
+
+    def write(self, result: FrameResult) -> None:
+        rr, rec, dets = self.rr, self.rec, result.detections
+        rec.set_time("frame", sequence=result.index)
+        rec.set_time("capture_time", timestamp=wall_time(result.read_at))
+        ok, jpeg = cv2.imencode(".jpg", result.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        rec.log("camera/image", rr.EncodedImage(contents=jpeg.tobytes(), media_type="image/jpeg"))
+        record = frame_record(result.index, result.time, dets)
+        objects = record["objects"]
+        self._annotate(dets, objects)
+        ids = [o["id"] for o in objects]
+        labels = [self.labels[i] for i in ids]
+        shape = result.image.shape[:2]
+        wide = max(ids, default=0) > 255  # uint16 ids then, else the PNGs' uint8 map
+        rec.log("camera/objects", rr.SegmentationImage(label_map(dets, shape, np.uint16 if wide else np.uint8)))
+        rec.log("camera/boxes", rr.Boxes2D(array=np.array([o["box"] for o in objects], float).reshape(-1, 4),
+                                           array_format=rr.Box2DFormat.XYXY, class_ids=ids, labels=labels))
+        for o in objects:
+            rec.log(f"objects/{o['id']}/area", rr.Scalars([float(o["area"])]))
+            if o["score"] is not None:
+                rec.log(f"objects/{o['id']}/score", rr.Scalars([float(o["score"])]))
+        deep = [o for o in objects if o.get("depth_pixels")]
+        if deep:
+            rec.log("world/objects", rr.Points3D([o["xyz"] for o in deep] or np.zeros((0, 3)),
+                                                 class_ids=[o["id"] for o in deep],
+                                                 labels=[self.labels[o["id"]] for o in deep]),
+                    rr.Boxes3D(centers=[o["xyz"] for o in deep] or np.zeros((0, 3)),
+                               sizes=[[v or 0.0 for v in o["extent"]] for o in deep] or np.zeros((0, 3)),
+                               class_ids=[o["id"] for o in deep]))
+
+    def _annotate(self, dets: sv.Detections, objects: list[dict[str, Any]]) -> None:
+        """Send the annotation context again when an id is new (its label and the overlay's colour)."""
+        new = [(k, o) for k, o in enumerate(objects) if o["id"] not in self.labels]
+        if not new:
+            return
+        for k, o in new:
+            colour = resolve_color(self.palette, dets, k, sv.ColorLookup.TRACK).as_rgb()
+            self.labels[o["id"]], self.colours[o["id"]] = f"{o['id']} {o['prompt']}", colour
+        self.rec.log("/", self.rr.AnnotationContext([(i, label, self.colours[i]) for i, label in self.labels.items()]),
+                     static=True)
+
+    def close(self) -> None:
+        if self.rec is None:
+            return
+        with contextlib.suppress(Exception):
+            self.rec.flush()
+        try:
+            self.rec.disconnect()  # the file is finished (its footer written) here
+        except OSError as exc:
+            raise write_error(exc, self.save or Path("rerun")) from exc
+        self.rec = None
