@@ -145,7 +145,7 @@ def test_six_videos_two_workers_one_corrupt(tmp_path):
     corrupt.write_bytes((videos[0] / "video.mp4").read_bytes()[:3000])  # a header, then nothing
     manifest = write_manifest(tmp_path / "videos.jsonl", videos,
                               [{"source": str(corrupt), "objects": [{"text": "the red star"}], "id": "corrupt"}])
-    with Batch(str(manifest), "--out", str(tmp_path / "out"), "--workers", "2") as run:
+    with Batch(str(manifest), "--out", str(tmp_path / "out"), "--workers", "2", "--mcap") as run:
         code, stdout, stderr = run.finish()
     assert code == 1, stderr  # one failed
     rows = summary(tmp_path / "out")
@@ -165,6 +165,15 @@ def test_six_videos_two_workers_one_corrupt(tmp_path):
         assert masks_hash(tmp_path / "out" / video.name / "masks") == masks_hash(tmp_path / "track" / video.name)
         assert 0.5 < float(rows[video.name]["mean_j"]) <= 1.0
         assert (tmp_path / "out" / video.name / "scores.json").is_file()
+        # --mcap: a ROS 2 bag per video, its detections those of the video's JSON lines
+        from rtseg.ros2.bag import recover
+        from rtseg.ros2.types import DETECTIONS_2D, deserialize
+
+        lines = (tmp_path / "out" / video.name / "tracks.jsonl").read_text().splitlines()
+        bag = [deserialize(d, DETECTIONS_2D) for t, _, d in recover(tmp_path / "out" / video.name / "run.mcap")
+               if t == "/rtseg/detections"]
+        assert [[d.id for d in m.detections] for m in bag] == [[str(o["id"]) for o in json.loads(line)["objects"]]
+                                                              for line in lines]
 
 
 def worker_pid(out: Path, vid: str, frames: int = 0) -> int | None:

@@ -59,9 +59,9 @@ def test_a_saved_recording_holds_the_ids_and_boxes_of_every_frame(recording):
 def test_each_object_has_its_area_series_and_images_are_there(recording):
     path, records = recording
     oid = records[0]["objects"][0]["id"]
-    series = query(path, f"/objects/{oid}/area").set_index("frame")
+    series = query(path, f"/area/{oid}").set_index("frame")
     expected = {r["index"]: o["area"] for r in records for o in r["objects"] if o["id"] == oid}
-    assert {k: float(series.loc[k][f"/objects/{oid}/area:Scalars:scalars"][0]) for k in expected} == expected
+    assert {k: float(series.loc[k][f"/area/{oid}:Scalars:scalars"][0]) for k in expected} == expected
     images = query(path, "/camera/**")
     assert images["frame"].nunique() == FRAMES
     assert any(c.startswith("/camera/objects:SegmentationImage") for c in images.columns)

@@ -169,13 +169,15 @@ def test_a_run_on_the_ros2_graph_equals_the_saved_outputs(graph, make_session, t
             payload = types.serialize(types.new(types.STRING, data=json.dumps({"point": [x, y], "request_id": "r"})),
                                       types.STRING)
             prompts.put(payload, attachment=rmw.attachment(1, 0, bytes(16)))
+            prompts.put(b"\x00\x01not a String", attachment=rmw.attachment(2, 0, bytes(16)))  # answered with an error
             sent.set()
-            wait_until(lambda: node.requests.qsize() > 0, "the prompt at the node")  # no pump meanwhile
+            wait_until(lambda: node.requests.qsize() >= 2, "the prompts at the node")  # no pump meanwhile
 
     try:
         run(Replay(images, 30.0, len(images), on_frame=at_10), session,
             [JsonlSink(tmp_path / "t.jsonl"), MaskSink(tmp_path / "masks"), node])
-        listener.wait(lambda g: len(g.of("detections")) >= 24 and len(g.of("mask_image")) >= 24 and g.of("events"))
+        listener.wait(lambda g: len(g.of("detections")) >= 24 and len(g.of("mask_image")) >= 24
+                      and len(g.of("events")) >= 2)
         tokens = set(listener.tokens)
     finally:
         listener.close()
@@ -194,8 +196,9 @@ def test_a_run_on_the_ros2_graph_equals_the_saved_outputs(graph, make_session, t
         assert mask.encoding == "mono8" and np.array_equal(pixels, read_index_png(
             tmp_path / "masks" / f"{record['index']:05d}.png"))
     # the prompt on ~/prompts: answered on ~/events, its object in the detections within 2 frames
-    event = json.loads(types.deserialize(listener.of("events")[0][1], types.STRING).data)
+    event, error = (json.loads(types.deserialize(p, types.STRING).data) for _, p, _ in listener.of("events"))
     assert event["event"] == "added" and event["id"] == 2 and event["request_id"] == "r"
+    assert error["event"] == "error" and error["error"].startswith("not a std_msgs/msg/String in CDR")
     first = min(i for i, r in enumerate(records) if any(o["id"] == 2 for o in r["objects"]))
     # it came while frame 11 was read, after the pump that followed frame 10: the pump after frame 11
     # took it, and frame 12, the next frame tracked, has the object

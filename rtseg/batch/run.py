@@ -46,15 +46,16 @@ def import_ray() -> Any:
 class VideoWorker:
     """A Ray actor: loads the models once, then tracks one video per :meth:`process` call."""
 
-    def __init__(self, config: Config, out: str, overlay: bool, threads: int, trust_weights: bool = False) -> None:
+    def __init__(self, config: Config, out: str, extras: frozenset[str], threads: int,
+                 trust_weights: bool = False) -> None:
         import torch
 
         torch.set_num_threads(threads)
         config = _with_threads(config, threads)
-        self.models, self.out, self.overlay = Models(config, trust_weights), Path(out), overlay
+        self.models, self.out, self.extras = Models(config, trust_weights), Path(out), extras
 
     def process(self, job: Job, digest: str) -> dict[str, Any]:
-        return process(job, self.models, self.out, self.overlay, digest)
+        return process(job, self.models, self.out, self.extras, digest)
 
 
 def _with_threads(config: Config, threads: int) -> Config:
@@ -100,16 +101,17 @@ class Progress:
 
 
 def run_batch(jobs: list[Job], config: Config, out: Path, address: str | None = None, workers: int | None = None,
-              gpus_per_worker: float = 0.0, overlay: bool = False, resume: bool = True, max_retries: int = 2,
-              quiet: bool = False, trust_weights: bool = False) -> list[dict[str, Any]]:
-    """Every job's summary row, in manifest order (also written to ``out/summary.csv``). A ``.pt``
+              gpus_per_worker: float = 0.0, extras: frozenset[str] = frozenset(), resume: bool = True,
+              max_retries: int = 2, quiet: bool = False, trust_weights: bool = False) -> list[dict[str, Any]]:
+    """Every job's summary row, in manifest order (also written to ``out/summary.csv``); ``extras``:
+    which of :data:`~rtseg.batch.video.EXTRAS` each video also gets. A ``.pt``
     model that could run code is refused, here, unless ``trust_weights``."""
     ray = import_ray()
     weights = resolve_weights(config.model.weights)  # a missing model is one error now, not one per worker
     if not trust_weights and weights.endswith(".pt"):  # so is a refused one: checked (not run) here
         safe_torch_load(weights)
     out.mkdir(parents=True, exist_ok=True)
-    digests = {job.id: job_hash(job, config, overlay) for job in jobs}
+    digests = {job.id: job_hash(job, config, extras) for job in jobs}
     rows: dict[str, dict[str, Any]] = {}
     for job in jobs:
         done = finished(out, job, digests[job.id]) if resume else None
@@ -130,7 +132,7 @@ def run_batch(jobs: list[Job], config: Config, out: Path, address: str | None = 
             actor = ray.remote(VideoWorker).options(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=-1,
                                                     max_task_retries=max_retries)
             size = max(1, min(workers, len(todo)))
-            pool = [actor.remote(config, str(out.resolve()), overlay, 1, trust_weights) for _ in range(size)]
+            pool = [actor.remote(config, str(out.resolve()), extras, 1, trust_weights) for _ in range(size)]
             pending: dict[Any, tuple[Job, Any]] = {}
             for a in pool:
                 if todo:

@@ -34,10 +34,13 @@ from rtseg.session import Session
 FIELDS = ("id", "status", "frames", "fps", "wall_s", "worker", "mean_j", "error", "source", "hash")
 
 
-def job_hash(job: Job, config: Config, overlay: bool) -> str:
+EXTRAS = ("overlay", "mcap")  # outputs a batch may write beside the masks and JSON lines
+
+
+def job_hash(job: Job, config: Config, extras: frozenset[str] = frozenset()) -> str:
     """What a video's results depend on: its source (path, size, modification time: reading every
     byte of every video again would cost as much as decoding it), its prompts and ground truth, the
-    config, whether an overlay is written, and rtseg's version."""
+    config, which of the :data:`EXTRAS` are written, and rtseg's version."""
     import rtseg
 
     source: Any = job.source
@@ -45,7 +48,8 @@ def job_hash(job: Job, config: Config, overlay: bool) -> str:
         st = Path(job.source).stat()
         source = [str(Path(job.source).resolve()), st.st_size, st.st_mtime_ns]
     doc = {"source": source, "prompts": job.describe(), "gt": job.gt, "config": dataclasses.asdict(config),
-           "overlay": overlay, "rtseg": rtseg.__version__}
+           "overlay": "overlay" in extras, "rtseg": rtseg.__version__,
+           **({"mcap": True} if "mcap" in extras else {})}  # (a hash made before --mcap stays valid)
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -81,7 +85,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def process(job: Job, models: Models, out: Path, overlay: bool, digest: str) -> dict[str, Any]:
+def process(job: Job, models: Models, out: Path, extras: frozenset[str], digest: str) -> dict[str, Any]:
     """Track ``job``'s video into ``out/ID``; returns its summary row (status ``done`` or ``failed``:
     bad input is a failed row, never an exception)."""
     partial, final, failed = out / f".{job.id}.partial", out / job.id, out / f"{job.id}.failed"
@@ -95,9 +99,13 @@ def process(job: Job, models: Models, out: Path, overlay: bool, digest: str) -> 
         stats = StatsSink()
         sinks: list[Sink] = [MaskSink(partial / "masks"), JsonlSink(partial / "tracks.jsonl")]
         config = models.config
-        if overlay:
+        if "overlay" in extras:
             sinks.append(VideoSink(partial / "overlay.mp4", config.output.fps, config.output.codec,
                                    config.output.video))
+        if "mcap" in extras:
+            from rtseg.ros2.bag import McapSink
+
+            sinks.append(McapSink(partial / "run.mcap"))
         if models.clip_error is not None and any(isinstance(p, TextPrompt) for p in job.prompts):
             raise models.clip_error
         with open_source(job.source) as src:

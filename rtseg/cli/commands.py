@@ -126,7 +126,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise RtsegError("--workers must be >= 1")
     if args.gpus_per_worker < 0 or args.max_retries < 0:
         raise RtsegError("--gpus-per-worker and --max-retries must be >= 0")
-    rows = run_batch(jobs, config, Path(args.out), args.address, args.workers, args.gpus_per_worker, args.overlay,
+    extras = frozenset(name for name in ("overlay", "mcap") if getattr(args, name))
+    if args.mcap:
+        from rtseg.ros2.bag import import_mcap
+
+        import_mcap()
+    rows = run_batch(jobs, config, Path(args.out), args.address, args.workers, args.gpus_per_worker, extras,
                      args.resume, args.max_retries, args.quiet, trust_weights=args.trust_weights)
     if not args.quiet:
         print(markdown(rows))

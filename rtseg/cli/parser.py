@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="F",
                     help="GPUs each worker takes, e.g. 0.25 for four FastSAM-s workers a GPU (default 0)")
     bt.add_argument("--overlay", action="store_true", help="also write DIR/<id>/overlay.mp4")
+    bt.add_argument("--mcap", action="store_true", help="also write DIR/<id>/run.mcap, a ROS 2 bag (see --save-mcap)")
     bt.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="skip the videos whose results are complete and up to date (default: on)")
     bt.add_argument("--max-retries", type=int, default=2, metavar="N",

@@ -33,10 +33,11 @@ def label_map(dets: sv.Detections, shape: tuple[int, int], dtype: type = np.uint
     return masks.label_map(masks.compact(dets.mask), dets.tracker_id, dtype)
 
 
-def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, Any]:
-    """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask,
-    and when the frame had depth (``data[XYZ]``) its 3D centroid ``xyz`` and ``extent`` in metres and
-    ``depth_pixels`` (``xyz`` and ``extent`` null, ``depth_pixels`` 0 for an object with no depth)."""
+def frame_record(index: int, time_s: float, dets: sv.Detections, rle: bool = True) -> dict[str, Any]:
+    """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask
+    (``mask``; None without ``rle``, for outputs that carry the masks otherwise), and when the frame had
+    depth (``data[XYZ]``) its 3D centroid ``xyz`` and ``extent`` in metres and ``depth_pixels``
+    (``xyz`` and ``extent`` null, ``depth_pixels`` 0 for an object with no depth)."""
     objects = []
     empty = np.zeros(0, np.int64)
     if dets.mask is not None:  # each mask's area, centroid and RLE from its runs: no pixel is decoded
@@ -61,7 +62,8 @@ def frame_record(index: int, time_s: float, dets: sv.Detections) -> dict[str, An
             "score": _finite(dets.confidence[i], 4) if dets.confidence is not None else None,
             "area": area,
             "centroid": centroid if area else None,
-            "mask": {"size": list(shape), "counts": masks.runs_rle((col, r0, r1), cx, cy, shape)} if area else None,
+            "mask": {"size": list(shape), "counts": masks.runs_rle((col, r0, r1), cx, cy, shape)}
+            if area and rle else None,
             **(_depth_fields(dets, i) if XYZ in dets.data else {}),
         })
     return {"index": int(index), "time": _finite(time_s, 4), "objects": objects}

@@ -5,7 +5,7 @@ FILE.rrd``: the run in Rerun, on the timelines ``frame`` (the frame index) and `
 - ``camera/objects``: a SegmentationImage, pixel = track id, coloured and labelled by the
   AnnotationContext at ``/`` (id -> ``"ID PROMPT"``, the overlay's colour), sent again as ids appear;
 - ``camera/boxes``: labelled Boxes2D, ``class_ids`` = track ids;
-- ``objects/ID/area`` and ``objects/ID/score``: each object's time series;
+- ``area/ID`` and ``score/ID``: each object's time series (one line per object, in its colour);
 - ``world/objects``: Points3D of the 3D centroids and Boxes3D of their extents (frames with depth).
 
 Needs the ``robot`` extra (``rerun-sdk``); ``rerun-sdk[catalog]`` reads a saved file back.
@@ -66,6 +66,19 @@ def check_viewer(url: str, timeout: float = 2.0) -> None:
                          "`rerun`, or use --rerun") from None
 
 
+def blueprint(rr: Any, name: str) -> Any:
+    """The viewer's layout: the frame with its objects and boxes; each object's area and score
+    over the frames; the 3D centroids."""
+    import rerun.blueprint as rrb
+
+    return rrb.Blueprint(rrb.Horizontal(
+        rrb.Spatial2DView(origin="camera", name=name),
+        rrb.Vertical(rrb.TimeSeriesView(origin="area", name="area (pixels)"),
+                     rrb.TimeSeriesView(origin="score", name="score"),
+                     rrb.Spatial3DView(origin="world", name="3D (metres)")),
+        column_shares=[3, 2]), collapse_panels=True)
+
+
 class RerunSink(Sink):
     """Logs each frame to Rerun (see the module docstring): a spawned viewer (``spawn``), a running
     one (``connect``: HOST:PORT or a URL) and/or a file (``save``)."""
@@ -100,10 +113,10 @@ class RerunSink(Sink):
         if self.url:
             sinks.append(rr.GrpcSink(self.url))
         try:
-            self.rec.set_sinks(*sinks)
+            self.rec.set_sinks(*sinks, default_blueprint=blueprint(rr, stream.name))
         except Exception as exc:  # noqa: BLE001
             raise RtsegError(f"cannot open the Rerun outputs: {str(exc).splitlines()[0]}") from exc
-        self.rec.log("camera", rr.ViewCoordinates.RDF, static=True)  # x right, y down, z forward (the camera's)
+        self.rec.log("world", rr.ViewCoordinates.RDF, static=True)  # x right, y down, z forward (the camera's)
 
     def write(self, result: FrameResult) -> None:
         rr, rec, dets = self.rr, self.rec, result.detections
@@ -111,7 +124,7 @@ class RerunSink(Sink):
         rec.set_time("capture_time", timestamp=wall_time(result.read_at))
         ok, jpeg = cv2.imencode(".jpg", result.image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         rec.log("camera/image", rr.EncodedImage(contents=jpeg.tobytes(), media_type="image/jpeg"))
-        record = frame_record(result.index, result.time, dets)
+        record = frame_record(result.index, result.time, dets, rle=False)  # the masks go as an image
         objects = record["objects"]
         self._annotate(dets, objects)
         ids = [o["id"] for o in objects]
@@ -122,9 +135,9 @@ class RerunSink(Sink):
         rec.log("camera/boxes", rr.Boxes2D(array=np.array([o["box"] for o in objects], float).reshape(-1, 4),
                                            array_format=rr.Box2DFormat.XYXY, class_ids=ids, labels=labels))
         for o in objects:
-            rec.log(f"objects/{o['id']}/area", rr.Scalars([float(o["area"])]))
+            rec.log(f"area/{o['id']}", rr.Scalars([float(o["area"])]))
             if o["score"] is not None:
-                rec.log(f"objects/{o['id']}/score", rr.Scalars([float(o["score"])]))
+                rec.log(f"score/{o['id']}", rr.Scalars([float(o["score"])]))
         deep = [o for o in objects if o.get("depth_pixels")]
         if deep:
             rec.log("world/objects", rr.Points3D([o["xyz"] for o in deep] or np.zeros((0, 3)),
@@ -142,8 +155,12 @@ class RerunSink(Sink):
         for k, o in new:
             colour = resolve_color(self.palette, dets, k, sv.ColorLookup.TRACK).as_rgb()
             self.labels[o["id"]], self.colours[o["id"]] = f"{o['id']} {o['prompt']}", colour
-        self.rec.log("/", self.rr.AnnotationContext([(i, label, self.colours[i]) for i, label in self.labels.items()]),
-                     static=True)
+            for series in ("area", "score"):  # its lines in the overlay's colour, named by its label
+                self.rec.log(f"{series}/{o['id']}", self.rr.SeriesLines(colors=[colour], names=[self.labels[o["id"]]]),
+                             static=True)
+        context: list[tuple[int, str, tuple[int, ...]]] = [(0, "background", (0, 0, 0, 0))]  # the frame shows through
+        context += [(i, label, self.colours[i]) for i, label in self.labels.items()]
+        self.rec.log("/", self.rr.AnnotationContext(context), static=True)
 
     def close(self) -> None:
         if self.rec is None:

@@ -95,5 +95,5 @@ def result_messages(index: int, time_s: float, dets: sv.Detections, shape: tuple
                     frame_id: str) -> dict[str, Any]:
     """Every topic's message of one frame but ``image``: topic -> message (types in :data:`TOPICS`)."""
     stamp = header(stamp_ns, frame_id)
-    record = frame_record(index, time_s, dets)
+    record = frame_record(index, time_s, dets, rle=False)  # the masks go as mask_image
     return {**frame_messages(record, stamp, XYZ in dets.data), "mask_image": mask_image(dets, shape, stamp)}
