@@ -219,12 +219,13 @@ def test_a_run_on_the_ros2_graph_equals_the_saved_outputs(graph, make_session, t
             assert keys <= {f"7/{namespace[1:]}/rtseg/{topic}/{types.dds_name(typename)}/{types.type_hash(typename)}"}
     assert expected <= tokens, sorted(expected - tokens)
     gid = rmw.gid(next(t for t in expected if "/MP/" in t and "%detections/" in t))
-    stamps = []
+    stamps, sequences = [], []
     for (_, _, att), msg in zip(listener.of("detections"), detections):
         sequence, stamp, source = rmw.read_attachment(att)
         assert source == gid and stamp == msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         stamps.append(stamp)
-    assert stamps == sorted(stamps)
+        sequences.append(sequence)
+    assert stamps == sorted(stamps) and sequences == list(range(1, 25))  # numbered per publisher
     overlay = types.deserialize(listener.of("result_image")[0][1], types.COMPRESSED)
     assert overlay.format == "jpeg" and cv2.imdecode(np.frombuffer(bytes(overlay.data), np.uint8), 1).shape == (
         480, 640, 3)

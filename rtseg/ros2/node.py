@@ -17,7 +17,7 @@ For example, with ROS 2 and rmw_zenoh_cpp::
 Each entity has its liveliness token (:mod:`rtseg.ros2.rmw`), each message its attachment
 (sequence number, capture time, GID) and its key ``DOMAIN/TOPIC/TYPE/HASH``. ``ROS_DOMAIN_ID``
 chooses the domain. The Zenoh session is rmw_zenoh's: ``--zenoh-config`` or, as rmw_zenoh reads it,
-``ZENOH_SESSION_CONFIG_URI``; else ``configs/zenoh/ros2-session.json5`` (a peer that connects to the
+``ZENOH_SESSION_CONFIG_URI``; else ``rtseg/ros2/session.json5`` (a peer that connects to the
 Zenoh router ``ros2 run rmw_zenoh_cpp rmw_zenohd`` on this machine, as rmw_zenoh's default does).
 """
 
@@ -38,16 +38,15 @@ from rtseg.ros2.rmw import BEST_EFFORT_1, NODE_NAME, RELIABLE_10, Node, attachme
 from rtseg.ros2.types import STRING, check_namespace, deserialize, new, serialize
 from rtseg.session import FrameResult, Session
 
-SESSION_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "zenoh" / "ros2-session.json5"
+SESSION_CONFIG = Path(__file__).with_name("session.json5")  # rmw_zenoh's default session (package data)
 PUBLISHED = {**TOPICS, "result_image": TOPICS["image"], "events": STRING}
 PUBLISHED.pop("image")
 
 
 def session_config(config_file: str | Path | None) -> str | Path | None:
     """The Zenoh config a ROS 2 node of rtseg opens: ``config_file``, else ``ZENOH_SESSION_CONFIG_URI``,
-    else the shipped rmw_zenoh-like one (None when it is not there: peer to peer on this machine)."""
-    chosen = config_file or os.environ.get("ZENOH_SESSION_CONFIG_URI")
-    return chosen or (SESSION_CONFIG if SESSION_CONFIG.exists() else None)
+    else the shipped one, rmw_zenoh's default (:data:`SESSION_CONFIG`)."""
+    return config_file or os.environ.get("ZENOH_SESSION_CONFIG_URI") or SESSION_CONFIG
 
 
 class Ros2Node(Publisher):
@@ -61,7 +60,7 @@ class Ros2Node(Publisher):
         self.tokens: list[Any] = []
         self.keys: dict[str, str] = {}  # topic -> its key expression
         self.gids: dict[str, bytes] = {}
-        self.sequence = itertools.count(1)
+        self.sequence: dict[str, itertools.count] = {}  # per publisher, as rmw_zenoh numbers them
         self.node: Node | None = None
 
     def open(self, stream: StreamInfo) -> None:
@@ -94,7 +93,8 @@ class Ros2Node(Publisher):
 
     def _put(self, topic: str, message: Any, stamp_ns: int) -> None:
         self.pub[topic].put(serialize(message, PUBLISHED[topic]),
-                            attachment=attachment(next(self.sequence), stamp_ns, self.gids[topic]))
+                            attachment=attachment(next(self.sequence.setdefault(topic, itertools.count(1))), stamp_ns,
+                                                  self.gids[topic]))
 
     def write(self, result: FrameResult) -> None:
         stamp = nanoseconds(wall_time(result.read_at))  # the capture time
