@@ -228,20 +228,17 @@ def test_bad_namespaces_are_one_line_and_exit_2(tmp_path, capsys, options, messa
 
 
 def test_an_unwritable_mcap_path_is_one_line_and_exit_2(tmp_path, capsys):
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o500)
-    try:
-        code = main(["track", str(SHOWCASE / "video.mp4"), "--config", str(DEMO_CONFIG), "--everything", "--no-show",
-                     "--save-mcap", str(tmp_path / "ro" / "t.mcap")])
-    finally:
-        (tmp_path / "ro").chmod(0o700)
-    err = capsys.readouterr().err.strip()
     if os.geteuid() == 0:  # root writes anywhere: a folder in the way instead
-        (tmp_path / "t.mcap").mkdir()
-        code = main(["track", str(SHOWCASE / "video.mp4"), "--config", str(DEMO_CONFIG), "--everything",
-                     "--no-show", "--save-mcap", str(tmp_path / "t.mcap")])
-        err = capsys.readouterr().err.strip()
-        assert err == f"rtseg: error: cannot write {tmp_path / 't.mcap'}: it is a folder"
+        target, expected = tmp_path / "t.mcap", f"rtseg: error: cannot write {tmp_path / 't.mcap'}: it is a folder"
+        target.mkdir()
     else:
-        assert err == f"rtseg: error: cannot write to {tmp_path / 'ro'}: permission denied"
-    assert code == 2 and len(err.splitlines()) == 1
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro").chmod(0o500)
+        target = tmp_path / "ro" / "t.mcap"
+        expected = f"rtseg: error: cannot write to {tmp_path / 'ro'}: permission denied"
+    code = main(["track", str(SHOWCASE / "video.mp4"), "--config", str(DEMO_CONFIG), "--everything", "--no-show",
+                 "--max-frames", "2", "--save-mcap", str(target), "--save-json", str(tmp_path / "t.jsonl")])
+    if (tmp_path / "ro").exists():
+        (tmp_path / "ro").chmod(0o700)
+    assert code == 2 and capsys.readouterr().err.strip() == expected
+    assert not (tmp_path / "t.jsonl").exists()  # refused before anything was written
