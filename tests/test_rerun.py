@@ -79,3 +79,12 @@ def test_no_viewer_to_connect_to_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith(f"rtseg: error: no Rerun viewer at 127.0.0.1:{port}") and "\n" not in err
     assert not (tmp_path / "t.jsonl").exists()
+
+
+def test_a_viewer_to_start_needs_a_display(monkeypatch):
+    from rtseg.errors import RtsegError
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(RtsegError, match="--rerun starts a viewer and needs a display"):
+        RerunSink(spawn=True)

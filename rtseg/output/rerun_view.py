@@ -14,6 +14,7 @@ Needs the ``robot`` extra (``rerun-sdk``); ``rerun-sdk[catalog]`` reads a saved 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 import supervision as sv
 from supervision.annotators.utils import resolve_color
 
+from rtseg.detections import XYZ
 from rtseg.errors import RtsegError
 from rtseg.output.publish import wall_time
 from rtseg.output.records import frame_record, label_map
@@ -87,6 +89,9 @@ class RerunSink(Sink):
                  jpeg_quality: int = 80) -> None:
         self.rr = import_rerun()
         self.spawn, self.save = spawn, Path(save) if save else None
+        if spawn and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise RtsegError("--rerun starts a viewer and needs a display (DISPLAY is not set): use --rerun-save "
+                             "FILE.rrd, or --rerun-connect to a viewer elsewhere")
         self.url = viewer_url(connect) if connect else None
         if self.url:
             check_viewer(self.url)
@@ -138,14 +143,13 @@ class RerunSink(Sink):
             rec.log(f"area/{o['id']}", rr.Scalars([float(o["area"])]))
             if o["score"] is not None:
                 rec.log(f"score/{o['id']}", rr.Scalars([float(o["score"])]))
-        deep = [o for o in objects if o.get("depth_pixels")]
-        if deep:
-            rec.log("world/objects", rr.Points3D([o["xyz"] for o in deep] or np.zeros((0, 3)),
-                                                 class_ids=[o["id"] for o in deep],
+        if XYZ in dets.data:  # a frame with depth: its objects with depth (none: the last frame's go)
+            deep = [o for o in objects if o.get("depth_pixels")]
+            centers = np.array([o["xyz"] for o in deep], float).reshape(-1, 3)
+            sizes = np.array([[v or 0.0 for v in o["extent"]] for o in deep], float).reshape(-1, 3)
+            rec.log("world/objects", rr.Points3D(centers, class_ids=[o["id"] for o in deep],
                                                  labels=[self.labels[o["id"]] for o in deep]),
-                    rr.Boxes3D(centers=[o["xyz"] for o in deep] or np.zeros((0, 3)),
-                               sizes=[[v or 0.0 for v in o["extent"]] for o in deep] or np.zeros((0, 3)),
-                               class_ids=[o["id"] for o in deep]))
+                    rr.Boxes3D(centers=centers, sizes=sizes, class_ids=[o["id"] for o in deep]))
 
     def _annotate(self, dets: sv.Detections, objects: list[dict[str, Any]]) -> None:
         """Send the annotation context again when an id is new (its label and the overlay's colour)."""
