@@ -63,22 +63,13 @@ def main() -> int:
     from rtseg.bench.measure import percentiles, steady_fps
     from rtseg.capture.replay import Replay, ReplayCamera
     from rtseg.capture.live import LiveSource
-    from rtseg.capture.sources import open_source
-    from rtseg.config import load_config
     from rtseg.output.publish import Publisher
     from rtseg.output.sinks import StatsSink
-    from rtseg.prompt.clip import TextScorer
-    from rtseg.prompt.prompts import load_prompts_file
     from rtseg.runner import run
-    from rtseg.segment.fastsam import FastSAMSegmenter
     from rtseg.session import Session
+    from showcase import load_showcase  # benchmarks/showcase.py
 
-    config = load_config(ROOT / "configs/demo.yaml")
-    prompts = load_prompts_file(ROOT / "samples/showcase/prompts.yaml")
-    with open_source(str(ROOT / "samples/showcase/video.mp4")) as src:
-        images = [f.image for _, f in zip(range(args.frames), src)]
-    segmenter = FastSAMSegmenter.from_config(config.model)
-    scorer = TextScorer(config.model.clip, device=segmenter.device)
+    config, prompts, images, segmenter, scorer = load_showcase(args.frames)
     log = tempfile.mktemp(suffix=".jsonl")
     sub = subprocess.Popen([sys.executable, __file__, "--subscribe", log], stdout=subprocess.PIPE, text=True)
     assert sub.stdout is not None and sub.stdout.readline().strip() == "ready"

@@ -62,25 +62,16 @@ def main() -> int:
         return 0
     from rtseg.bench.measure import steady_fps
     from rtseg.capture.replay import Replay
-    from rtseg.capture.sources import open_source
-    from rtseg.config import load_config
     from rtseg.output.publish import open_zenoh
     from rtseg.output.rerun_view import RerunSink
     from rtseg.output.sinks import StatsSink
-    from rtseg.prompt.clip import TextScorer
-    from rtseg.prompt.prompts import load_prompts_file
     from rtseg.ros2.bag import McapSink
     from rtseg.ros2.node import SESSION_CONFIG, Ros2Node
     from rtseg.runner import run
-    from rtseg.segment.fastsam import FastSAMSegmenter
     from rtseg.session import Session
+    from showcase import load_showcase  # benchmarks/showcase.py
 
-    config = load_config(ROOT / "configs/demo.yaml")
-    prompts = load_prompts_file(ROOT / "samples/showcase/prompts.yaml")
-    with open_source(str(ROOT / "samples/showcase/video.mp4")) as src:
-        images = [f.image for _, f in zip(range(args.frames), src)]
-    segmenter = FastSAMSegmenter.from_config(config.model)
-    scorer = TextScorer(config.model.clip, device=segmenter.device)
+    config, prompts, images, segmenter, scorer = load_showcase(args.frames)
     tmp = Path(tempfile.mkdtemp(prefix="robot-cost-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -79,7 +79,7 @@ def recorded(tmp_path_factory, demo_config, segmenter, text_scorer):
 
 
 def check_frame(record: dict, detections, mask, objects_3d, masks_dir: Path) -> None:
-    """One frame's messages against its JSON line and its mask PNG."""
+    """One frame's messages against its JSON line and its mask PNG (``objects_3d`` None: a frame without depth)."""
     from rtseg.output.png import read_index_png
 
     assert [d.id for d in detections.detections] == [str(o["id"]) for o in record["objects"]]
@@ -91,6 +91,9 @@ def check_frame(record: dict, detections, mask, objects_3d, masks_dir: Path) -> 
     assert mask.encoding == "mono8" and (mask.height, mask.width) == (480, 640)
     pixels = np.frombuffer(bytes(mask.data), np.uint8).reshape(480, 640)
     assert np.array_equal(pixels, read_index_png(masks_dir / f"{record['index']:05d}.png"))
+    if objects_3d is None:
+        assert all("xyz" not in o for o in record["objects"])
+        return
     deep = [o for o in record["objects"] if o["depth_pixels"]]
     assert [d.id for d in objects_3d.detections] == [str(o["id"]) for o in deep]
     for d, o in zip(objects_3d.detections, deep):

@@ -33,6 +33,12 @@ def label_map(dets: sv.Detections, shape: tuple[int, int], dtype: type = np.uint
     return masks.label_map(masks.compact(dets.mask), dets.tracker_id, dtype)
 
 
+def id_image(dets: sv.Detections, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`label_map` in uint8 (the PNGs' pixels) while every id fits in it, else in uint16."""
+    wide = dets.tracker_id is not None and len(dets.tracker_id) > 0 and int(dets.tracker_id.max()) > 255
+    return label_map(dets, shape, np.uint16 if wide else np.uint8)
+
+
 def frame_record(index: int, time_s: float, dets: sv.Detections, rle: bool = True) -> dict[str, Any]:
     """One JSON line: frame index, time, and per object id, prompt, box, score, area, centroid, RLE mask
     (``mask``; None without ``rle``, for outputs that carry the masks otherwise), and when the frame had

@@ -28,7 +28,7 @@ from supervision.annotators.utils import resolve_color
 from rtseg.detections import XYZ
 from rtseg.errors import RtsegError
 from rtseg.output.publish import wall_time
-from rtseg.output.records import frame_record, label_map
+from rtseg.output.records import frame_record, id_image
 from rtseg.output.sinks import Sink, StreamInfo, check_writable, write_error
 from rtseg.session import FrameResult
 
@@ -134,9 +134,7 @@ class RerunSink(Sink):
         self._annotate(dets, objects)
         ids = [o["id"] for o in objects]
         labels = [self.labels[i] for i in ids]
-        shape = result.image.shape[:2]
-        wide = max(ids, default=0) > 255  # uint16 ids then, else the PNGs' uint8 map
-        rec.log("camera/objects", rr.SegmentationImage(label_map(dets, shape, np.uint16 if wide else np.uint8)))
+        rec.log("camera/objects", rr.SegmentationImage(id_image(dets, result.image.shape[:2])))
         rec.log("camera/boxes", rr.Boxes2D(array=np.array([o["box"] for o in objects], float).reshape(-1, 4),
                                            array_format=rr.Box2DFormat.XYXY, class_ids=ids, labels=labels))
         for o in objects:

@@ -81,6 +81,7 @@ class McapSink(Sink):
         check_writable(self.path)
         self.file: Any = None
         self.writer: Any = None
+        self.types: dict[str, str] = {}  # topic -> its message type, the channels' (set on open)
         self.channels: dict[str, int] = {}
         self.flushed, self.pending = 0.0, 0  # when the last chunk was written; bytes since
 
@@ -92,10 +93,10 @@ class McapSink(Sink):
         # chunks are closed here, between frames (never by size inside one): a chunk holds whole frames
         self.writer = self.writer_module.Writer(_Direct(self.file), chunk_size=1 << 62)
         self.writer.start(profile="ros2", library="rtseg")
-        topics = {**{k: v for k, v in TOPICS.items() if k != "image"},
-                  **({"image/compressed": TOPICS["image"]} if self.frames else {})}
+        self.types = {**{k: v for k, v in TOPICS.items() if k != "image"},
+                      **({"image/compressed": TOPICS["image"]} if self.frames else {})}
         schemas: dict[str, int] = {}
-        for topic, typename in topics.items():
+        for topic, typename in self.types.items():
             if typename not in schemas:
                 schemas[typename] = self.writer.register_schema(typename, "ros2msg", definition(typename).encode())
             self.channels[topic] = self.writer.register_channel(
@@ -109,10 +110,9 @@ class McapSink(Sink):
         messages = result_messages(result.index, result.time, result.detections, shape, stamp, self.frame_id)
         if self.frames:
             messages["image/compressed"] = compressed(result.image, header(stamp, self.frame_id))
-        typenames = {**TOPICS, "image/compressed": TOPICS["image"]}
         try:
             for topic, message in messages.items():
-                data = serialize(message, typenames[topic])
+                data = serialize(message, self.types[topic])
                 self.writer.add_message(self.channels[topic], stamp, data, stamp, sequence=result.index)
                 self.pending += len(data)
             if self.pending >= CHUNK_BYTES or time.monotonic() - self.flushed >= FLUSH_S:

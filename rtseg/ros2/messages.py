@@ -20,7 +20,7 @@ import numpy as np
 import supervision as sv
 
 from rtseg.detections import XYZ
-from rtseg.output.records import frame_record, label_map
+from rtseg.output.records import frame_record, id_image
 from rtseg.ros2.types import COMPRESSED, DETECTIONS_2D, DETECTIONS_3D, IMAGE, new
 
 TOPICS = {"detections": DETECTIONS_2D, "mask_image": IMAGE, "objects_3d": DETECTIONS_3D, "image": COMPRESSED}
@@ -38,14 +38,17 @@ def header(stamp_ns: int, frame_id: str) -> Any:
                frame_id=frame_id)
 
 
-def _hypotheses(prompt: str, score: float | None, position: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> list:
-    pose = new("geometry_msgs/msg/Pose", position=new("geometry_msgs/msg/Point", x=position[0], y=position[1],
-                                                      z=position[2]),
+def _pose(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
+    """A ``geometry_msgs/Pose`` at (x, y, z), not rotated."""
+    return new("geometry_msgs/msg/Pose", position=new("geometry_msgs/msg/Point", x=x, y=y, z=z),
                orientation=new("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=0.0, w=1.0))
+
+
+def _hypotheses(prompt: str, score: float | None, position: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> list:
     return [new("vision_msgs/msg/ObjectHypothesisWithPose",
                 hypothesis=new("vision_msgs/msg/ObjectHypothesis", class_id=prompt,
                                score=float("nan") if score is None else float(score)),
-                pose=new("geometry_msgs/msg/PoseWithCovariance", pose=pose, covariance=np.zeros(36)))]
+                pose=new("geometry_msgs/msg/PoseWithCovariance", pose=_pose(*position), covariance=np.zeros(36)))]
 
 
 def frame_messages(record: dict[str, Any], stamp: Any, depth: bool) -> dict[str, Any]:
@@ -68,8 +71,7 @@ def frame_messages(record: dict[str, Any], stamp: Any, depth: bool) -> dict[str,
 
 def _detection_3d(obj: dict[str, Any], stamp: Any) -> Any:
     x, y, z = obj["xyz"]
-    center = new("geometry_msgs/msg/Pose", position=new("geometry_msgs/msg/Point", x=x, y=y, z=z),
-                 orientation=new("geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=0.0, w=1.0))
+    center = _pose(x, y, z)
     size = new("geometry_msgs/msg/Vector3", **dict(zip("xyz", (v if v is not None else 0.0 for v in obj["extent"]))))
     return new("vision_msgs/msg/Detection3D", header=stamp, results=_hypotheses(obj["prompt"], obj["score"], (x, y, z)),
                bbox=new("vision_msgs/msg/BoundingBox3D", center=center, size=size), id=str(obj["id"]))
@@ -77,9 +79,8 @@ def _detection_3d(obj: dict[str, Any], stamp: Any) -> Any:
 
 def mask_image(dets: sv.Detections, shape: tuple[int, int], stamp: Any) -> Any:
     """The frame's ids as an image: ``mono8`` while they fit, else ``mono16`` (little-endian)."""
-    ids = dets.tracker_id if dets.tracker_id is not None else np.zeros(0, int)
-    wide = len(ids) > 0 and int(ids.max()) > 255
-    labels = label_map(dets, shape, np.uint16 if wide else np.uint8)
+    labels = id_image(dets, shape)
+    wide = labels.dtype == np.uint16
     data = labels.astype("<u2" if wide else np.uint8, copy=False).reshape(-1).view(np.uint8)
     return new(IMAGE, header=stamp, height=shape[0], width=shape[1], encoding="mono16" if wide else "mono8",
                is_bigendian=0, step=shape[1] * (2 if wide else 1), data=data)
