@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import queue
 import threading
 import time
@@ -499,6 +500,13 @@ def json_values():
                         max_leaves=12)
 
 
+def numbers(value, n: int) -> bool:
+    """``value`` is a list of ``n`` finite numbers (not booleans): a well-typed point or box (NaN and
+    infinities stay hostile)."""
+    return isinstance(value, list) and len(value) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+
+
 def hostile_messages():
     """(payload, refused): messages of every kind an attacker sends, and well-formed ones among them
     (those may be refused too: an id that is not there, a point off the frame)."""
@@ -513,8 +521,9 @@ def hostile_messages():
              .encode()),  # huge strings
         st.tuples(st.sampled_from(["text", "point", "box", "forget", "reset", "neg"]), json_values())
         .filter(lambda t: not (t[0] in ("reset",) and t[1] is True) and not (t[0] == "forget" and type(t[1]) is int)
-                and not (t[0] == "text" and isinstance(t[1], str) and t[1].strip()))
-        .map(lambda t: json.dumps({t[0]: t[1]}).encode()),  # wrong types
+                and not (t[0] == "text" and isinstance(t[1], str) and t[1].strip())
+                and not (t[0] == "box" and numbers(t[1], 4)) and not (t[0] == "point" and numbers(t[1], 2)))
+        .map(lambda t: json.dumps({t[0]: t[1]}).encode()),  # wrong types (a box of 4 numbers is a box)
         json_values().filter(lambda v: not isinstance(v, dict)).map(lambda v: json.dumps(v).encode()),
     ).map(lambda p: (p, True))
     good = st.one_of(
